@@ -1,0 +1,114 @@
+"""Typed events: what a run emits, what the CLI renders, what the run log stores, what resume replays."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+Status = Literal["done", "failed", "budget_exhausted"]
+PlanStepStatus = Literal["pending", "in_progress", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    text: str
+    status: PlanStepStatus = "pending"
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    goal: str
+    model: str
+    device: str
+    workspace: str
+    config: dict[str, Any]
+    step: int = 0
+    type: Literal["run_started"] = "run_started"
+
+
+@dataclass(frozen=True)
+class PlanUpdated:
+    steps: tuple[PlanStep, ...]
+    step: int = 0
+    type: Literal["plan"] = "plan"
+
+
+@dataclass(frozen=True)
+class ActionChosen:
+    """The model chose a tool call; recorded before the tool runs (resume relies on this)."""
+
+    step: int
+    thought: str
+    tool: str
+    args: dict[str, Any]
+    plan_step: int = 1
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+    type: Literal["action"] = "action"
+
+
+@dataclass(frozen=True)
+class Observation:
+    step: int
+    tool: str
+    output: str
+    ok: bool
+    seconds: float = 0.0
+    interrupted: bool = False
+    type: Literal["observation"] = "observation"
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """Something went wrong that the run recovers from (bad model output, repeated action, ...)."""
+
+    step: int
+    kind: str
+    message: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    type: Literal["error"] = "error"
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    step: int
+    status: Status
+    answer: str
+    reason: str = ""
+    type: Literal["final"] = "final"
+
+
+@dataclass(frozen=True)
+class TokenStreamed:
+    """A piece of model output as it is generated (not written to the run log)."""
+
+    step: int
+    text: str
+    type: Literal["token"] = "token"
+
+
+Event = RunStarted | PlanUpdated | ActionChosen | Observation | ErrorEvent | RunFinished | TokenStreamed
+_BY_TYPE: dict[str, type] = {cls.type: cls for cls in  # type: ignore[attr-defined]
+                             (RunStarted, PlanUpdated, ActionChosen, Observation, ErrorEvent, RunFinished,
+                              TokenStreamed)}
+PERSISTED = frozenset(t for t in _BY_TYPE if t != "token")
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return asdict(event)
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    cls = _BY_TYPE[data["type"]]
+    known = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in known}
+    if cls is PlanUpdated:
+        kwargs["steps"] = tuple(PlanStep(**s) for s in kwargs["steps"])
+    return cls(**kwargs)
+
+
+__all__ = ["Event", "RunStarted", "PlanUpdated", "PlanStep", "ActionChosen", "Observation", "ErrorEvent",
+           "RunFinished", "TokenStreamed", "event_to_dict", "event_from_dict", "PERSISTED", "Status"]

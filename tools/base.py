@@ -1,0 +1,145 @@
+"""What a tool is, and the one registry the agent builds its action grammar from.
+
+A tool is a typed function whose first parameter is the `ToolContext`; its other parameters become a
+pydantic argument model, and its docstring (summary + "Args:" lines) is what the prompt shows the model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from sandbox.base import Sandbox
+
+
+class ToolError(Exception):
+    """A failure the model can act on (bad path, code that crashed); shown to it as the observation."""
+
+
+@dataclass
+class ToolContext:
+    """What a tool may touch: the run's workspace and its sandbox (started lazily by the caller)."""
+
+    workspace: Path
+    sandbox_factory: Callable[[], Sandbox] | None = None
+    _sandbox: Sandbox | None = field(default=None, repr=False)
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            if self.sandbox_factory is None:
+                raise ToolError("no sandbox is configured for this run")
+            self._sandbox = self.sandbox_factory()
+        return self._sandbox
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    function: Callable[..., str]
+    side_effects: bool = False
+
+    def invoke(self, ctx: ToolContext, raw_args: dict[str, Any]) -> str:
+        """Validate the arguments, then call. Validation failures become a ToolError."""
+        try:
+            args = self.args_model.model_validate(raw_args)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'args'}: {e['msg']}" for e in exc.errors())
+            raise ToolError(f"invalid arguments for {self.name}: {problems}") from exc
+        return self.function(ctx, **args.model_dump())
+
+    def signature_line(self) -> str:
+        params = ", ".join(
+            f"{name}: {_type_name(info.annotation)}" for name, info in self.args_model.model_fields.items()
+        )
+        return f"{self.name}({params})"
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+_ARG_LINE = re.compile(r"^\s*(\w+)\s*(?:\([^)]*\))?:\s*(.+)$")
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into its summary and per-argument descriptions."""
+    summary_lines, arg_docs, in_args = [], {}, False
+    for line in inspect.cleandoc(doc or "").splitlines():
+        if line.strip() in ("Args:", "Arguments:"):
+            in_args = True
+            continue
+        if in_args:
+            match = _ARG_LINE.match(line)
+            if match:
+                arg_docs[match.group(1)] = match.group(2).strip()
+            elif not line.strip():
+                in_args = False
+        else:
+            summary_lines.append(line)
+    return " ".join(s.strip() for s in summary_lines if s.strip()), arg_docs
+
+
+def tool(name: str | None = None, *, side_effects: bool = False) -> Callable[[Callable[..., str]], Tool]:
+    """Turn `def f(ctx: ToolContext, a: int, b: str = "x") -> str` into a `Tool`."""
+
+    def wrap(function: Callable[..., str]) -> Tool:
+        summary, arg_docs = _parse_docstring(function.__doc__ or "")
+        hints = get_type_hints(function)
+        fields: dict[str, Any] = {}
+        params = list(inspect.signature(function).parameters.values())[1:]  # first is the ToolContext
+        for param in params:
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[param.name] = (hints[param.name], Field(default, description=arg_docs.get(param.name)))
+        tool_name = name or function.__name__
+        args_model = create_model(
+            f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        return Tool(tool_name, summary, args_model, function, side_effects)
+
+    return wrap
+
+
+class ToolRegistry:
+    """The set of tools one agent can use, in a stable order (the order the prompt lists them)."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            self.register(t)
+
+    def register(self, t: Tool) -> None:
+        if t.name in self._tools:
+            raise ValueError(f"a tool named {t.name!r} is already registered")
+        self._tools[t.name] = t
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise ToolError(f"unknown tool {name!r}; available: {', '.join(self._tools)}") from None
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def __iter__(self):
+        return iter(self._tools.values())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)

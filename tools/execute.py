@@ -1,0 +1,61 @@
+"""Code execution tools: everything goes through the run's sandbox."""
+
+from __future__ import annotations
+
+from sandbox.base import ExecResult, python_command
+from tools.base import ToolContext, ToolError, tool
+
+MAX_CODE_BYTES = 100_000
+
+_FAILURE_TEXT = {
+    "timeout": "the call was stopped: it ran past its time limit",
+    "memory": "the call was stopped: it ran out of memory",
+    "killed": "the call was killed",
+    "output_limit": "output went past the limit and was cut",
+}
+
+
+def describe_result(result: ExecResult) -> str:
+    """The observation the model sees: output, and why a call failed when it did."""
+    parts = []
+    if result.stdout:
+        parts.append(result.stdout.rstrip("\n"))
+    if result.stderr:
+        parts.append("[stderr]\n" + result.stderr.rstrip("\n"))
+    if result.failure:
+        parts.append(f"[{_FAILURE_TEXT[result.failure]}]")
+    elif result.exit_code != 0:
+        parts.append(f"[exit code {result.exit_code}]")
+    if not parts:
+        parts.append("(no output; exit code 0; use print() to see values)")
+    return "\n".join(parts)
+
+
+@tool(side_effects=True)
+def run_python(ctx: ToolContext, code: str) -> str:
+    """Run Python code in the sandbox with the workspace as the current directory; returns what it prints.
+
+    Args:
+        code: a complete Python program; print() the values you need to see
+    """
+    if len(code.encode("utf-8")) > MAX_CODE_BYTES:
+        raise ToolError(f"code is longer than {MAX_CODE_BYTES} bytes")
+    result = ctx.sandbox.exec(python_command(code))
+    text = describe_result(result)
+    if not result.ok:
+        raise ToolError(text)
+    return text
+
+
+@tool(side_effects=True)
+def run_shell(ctx: ToolContext, command: str) -> str:
+    """Run a shell command in the sandbox with the workspace as the current directory.
+
+    Args:
+        command: the command line, run by /bin/sh -c
+    """
+    result = ctx.sandbox.exec(["/bin/sh", "-c", command])
+    text = describe_result(result)
+    if not result.ok:
+        raise ToolError(text)
+    return text

@@ -1,0 +1,41 @@
+"""The one place tools are registered."""
+
+from __future__ import annotations
+
+from tools.base import Tool, ToolContext, ToolRegistry, tool
+from tools.execute import run_python, run_shell
+from tools.files import list_dir, read_file, write_file
+
+FINISH = "finish"
+
+
+@tool(FINISH)
+def finish(ctx: ToolContext, answer: str) -> str:
+    """Finish the task and give the final answer to the user.
+
+    Args:
+        answer: the final answer, complete and short
+    """
+    return answer
+
+
+def default_tools(*, shell: bool = False, nlp: bool = True, extra: list[Tool] | None = None) -> ToolRegistry:
+    """The agent's tools: files, Python in the sandbox, optional shell and NLP, then `finish` last."""
+    registry = ToolRegistry([read_file, list_dir, write_file, run_python])
+    if shell:
+        registry.register(run_shell)
+    if nlp:
+        for t in _nlp_tools():
+            registry.register(t)
+    for t in extra or []:
+        registry.register(t)
+    registry.register(finish)
+    return registry
+
+
+def _nlp_tools() -> list[Tool]:
+    try:
+        from tools.nlp import NLP_TOOLS
+    except ImportError:
+        return []
+    return list(NLP_TOOLS)
