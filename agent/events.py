@@ -31,6 +31,8 @@ class RunStarted:
 class PlanUpdated:
     steps: tuple[PlanStep, ...]
     step: int = 0
+    tokens_in: int = 0  # set when the plan came from a model call
+    tokens_out: int = 0
     type: Literal["plan"] = "plan"
 
 
@@ -81,20 +83,9 @@ class RunFinished:
     type: Literal["final"] = "final"
 
 
-@dataclass(frozen=True)
-class TokenStreamed:
-    """A piece of model output as it is generated (not written to the run log)."""
-
-    step: int
-    text: str
-    type: Literal["token"] = "token"
-
-
-Event = RunStarted | PlanUpdated | ActionChosen | Observation | ErrorEvent | RunFinished | TokenStreamed
+Event = RunStarted | PlanUpdated | ActionChosen | Observation | ErrorEvent | RunFinished
 _BY_TYPE: dict[str, type] = {cls.type: cls for cls in  # type: ignore[attr-defined]
-                             (RunStarted, PlanUpdated, ActionChosen, Observation, ErrorEvent, RunFinished,
-                              TokenStreamed)}
-PERSISTED = frozenset(t for t in _BY_TYPE if t != "token")
+                             (RunStarted, PlanUpdated, ActionChosen, Observation, ErrorEvent, RunFinished)}
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -111,4 +102,4 @@ def event_from_dict(data: dict[str, Any]) -> Event:
 
 
 __all__ = ["Event", "RunStarted", "PlanUpdated", "PlanStep", "ActionChosen", "Observation", "ErrorEvent",
-           "RunFinished", "TokenStreamed", "event_to_dict", "event_from_dict", "PERSISTED", "Status"]
+           "RunFinished", "event_to_dict", "event_from_dict", "Status"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.events import PERSISTED, Event, event_from_dict, event_to_dict
+from agent.events import Event, event_from_dict, event_to_dict
 
 EVENTS_FILE = "events.jsonl"
 META_FILE = "run.json"
@@ -39,6 +39,12 @@ class RunLog:
     events: list[Event]
     result: dict[str, Any] | None
     torn_tail: bool
+    timestamps: list[float]
+
+    @property
+    def elapsed_s(self) -> float:
+        """Wall time the run has spent so far, first event to last."""
+        return self.timestamps[-1] - self.timestamps[0] if len(self.timestamps) > 1 else 0.0
 
 
 class RunWriter:
@@ -48,9 +54,8 @@ class RunWriter:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run's lifetime
 
     def append(self, event: Event) -> None:
-        if event.type not in PERSISTED:
-            return
-        self._file.write(json.dumps(event_to_dict(event), ensure_ascii=False) + "\n")
+        record = {**event_to_dict(event), "ts": round(time.time(), 3)}
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -88,10 +93,11 @@ class RunStore:
         if not (folder / META_FILE).is_file():
             raise FileNotFoundError(f"no run {run_id!r} in {self.runs_dir}")
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        events, torn = read_events(folder / EVENTS_FILE)
+        records, torn = read_records(folder / EVENTS_FILE)
         result_path = folder / RESULT_FILE
         result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
-        return RunLog(run_id, meta, events, result, torn)
+        events = [event_from_dict(r) for r in records]
+        return RunLog(run_id, meta, events, result, torn, [float(r.get("ts", 0.0)) for r in records])
 
     def list_ids(self) -> list[str]:
         """Run ids, newest first."""
@@ -101,24 +107,26 @@ class RunStore:
         return sorted(ids, key=lambda i: (self.folder(i) / META_FILE).stat().st_mtime_ns, reverse=True)
 
 
-def read_events(path: Path) -> tuple[list[Event], bool]:
-    """Parse a JSONL event log. A last line that is incomplete (a torn write) is skipped and reported."""
+def read_records(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """Parse a JSONL event log. A last line without its newline (a torn write) is skipped and reported."""
     if not path.is_file():
         return [], False
-    lines = path.read_bytes().split(b"\n")
-    events: list[Event] = []
-    torn = False
+    data = path.read_bytes()
+    torn = bool(data) and not data.endswith(b"\n")
+    lines = data.split(b"\n")
+    if torn:
+        lines = lines[:-1]
+    records = []
     for index, raw in enumerate(lines):
         if not raw.strip():
             continue
         try:
-            events.append(event_from_dict(json.loads(raw)))
+            record = json.loads(raw)
+            event_from_dict(record)
         except (ValueError, KeyError, TypeError):
-            if index >= len(lines) - 2 and not path.read_bytes().endswith(b"\n"):
-                torn = True
-                break
             raise ValueError(f"{path}: line {index + 1} is not a valid event") from None
-    return events, torn
+        records.append(record)
+    return records, torn
 
 
 def _cut_torn_tail(path: Path) -> None:

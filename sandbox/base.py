@@ -30,7 +30,12 @@ class SandboxConfig(BaseModel):
     network: bool = Field(default=False, description="allow network access (off by default)")
     image: str = Field(default="autogpt-sandbox:latest", description="Docker image for the docker backend")
     unsafe_local: bool = Field(
-        default=False, description="let the local backend run without namespace isolation when none is available"
+        default=False,
+        description="let the local backend run without namespace isolation when none is available",
+    )
+    user: str | None = Field(
+        default=None,
+        description="uid:gid for Docker calls; default: the workspace owner (capabilities dropped)",
     )
 
 

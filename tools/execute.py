@@ -16,16 +16,19 @@ _FAILURE_TEXT = {
 
 
 def describe_result(result: ExecResult) -> str:
-    """The observation the model sees: output, and why a call failed when it did."""
+    """The observation the model sees: why a call failed (first, so that cutting a long observation keeps
+    it), then its output."""
     parts = []
-    if result.stdout:
-        parts.append(result.stdout.rstrip("\n"))
-    if result.stderr:
-        parts.append("[stderr]\n" + result.stderr.rstrip("\n"))
     if result.failure:
         parts.append(f"[{_FAILURE_TEXT[result.failure]}]")
     elif result.exit_code != 0:
         parts.append(f"[exit code {result.exit_code}]")
+    elif result.truncated:
+        parts.append("[the output was longer than the limit; only its start is shown]")
+    if result.stdout:
+        parts.append(result.stdout.rstrip("\n"))
+    if result.stderr:
+        parts.append("[stderr]\n" + result.stderr.rstrip("\n"))
     if not parts:
         parts.append("(no output; exit code 0; use print() to see values)")
     return "\n".join(parts)

@@ -33,6 +33,7 @@ class Generation:
     prefilled_tokens: int  # prompt tokens actually run through the model (the rest came from the KV cache)
     seconds: float
     finished: bool  # False when max_new_tokens cut the output short
+    prefill_seconds: float = 0.0  # of `seconds`, the time spent prefilling (0.0 when a backend cannot tell)
 
 
 class ChatModel(Protocol):

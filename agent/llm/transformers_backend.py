@@ -1,38 +1,61 @@
-"""The in-process chat model: a transformers causal LM with a hand-written decode loop.
+"""The in-process chat model: a local causal LM with a hand-written decode loop.
 
-The loop keeps the KV cache between calls: an agent's prompt is a growing prefix (system prompt, tools,
-history), so each call only prefills the tokens that differ from the previous call's.
+Three things make it fast on a small CPU (figures in agent/llm/README-section.md):
+- the engine (`LlamaEngine` for llama-architecture models, else `HFEngine` over transformers) keeps one
+  KV cache between calls; an agent's prompt is a growing prefix (system prompt, tools, history), so each
+  call only prefills the tokens after the longest common prefix with what the cache holds;
+- the model's own earlier replies are given back to it as the token ids it generated, not re-tokenized
+  text (which can split differently and would end the common prefix inside the reply);
+- under a JSON schema, tokens the grammar forces are fed in one forward pass, and the final forward
+  for a stop token is skipped when nothing else may follow.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from agent.llm.base import ChatMessage, DecodingParams, Generation
 from agent.llm.grammar import JsonGrammar
-from agent.llm.loading import DEFAULT_MODEL, load_model_and_tokenizer, pick_device, pick_dtype, resolve_model
+from agent.llm.loading import (
+    DEFAULT_MODEL,
+    load_local_model,
+    model_cache_root,
+    pick_device,
+    pick_dtype,
+    resolve_model,
+)
+from agent.llm.prompt_store import PromptKVStore
+
+REMEMBERED_REPLIES = 64  # recent outputs whose token ids are reused when they come back as history
+GREEDY = DecodingParams()
+PREFILL_CHUNK = 512  # long prompts are prefilled in pieces to bound attention-mask memory
 
 
 class TransformersChatModel:
-    def __init__(self, spec: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str = "auto") -> None:
-        import torch
-
-        self._torch = torch
+    def __init__(self, spec: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str = "auto",
+                 engine: str = "auto") -> None:
+        """`engine="hf"` forces the general transformers path (for comparisons and unusual models)."""
         source = resolve_model(spec)
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         started = time.monotonic()
-        self.model, self.tokenizer = load_model_and_tokenizer(source, self.device, self.dtype)
+        loaded = load_local_model(source, self.device, self.dtype, engine)
         self.load_seconds = time.monotonic() - started
+        self.engine, self.tokenizer = loaded.engine, loaded.tokenizer
         self.name = source.name
-        self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048))
-        self.vocab_size = int(self.model.config.vocab_size)
+        self.context_window = loaded.context_window
+        self.vocab_size = loaded.vocab_size
         self._grammar: JsonGrammar | None = None
-        self._stop_ids = _stop_token_ids(self.tokenizer, self.model)
-        self._cache: Any = None
-        self._cached_ids: list[int] = []
+        self._cached_ids: list[int] = []  # what the engine's KV cache holds, position by position
+        self._replies: OrderedDict[str, list[int]] = OrderedDict()
+        self._lock = threading.Lock()  # one KV cache: one generation at a time
+        store_path = model_cache_root() / "prompt-kv" / f"{loaded.identity}.safetensors"
+        self._prompt_store = PromptKVStore(store_path)
+        self._fresh_process = True  # the first call may start from the stored prompt KV, and stores its own
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -44,41 +67,61 @@ class TransformersChatModel:
         messages: list[ChatMessage],
         *,
         json_schema: dict[str, Any] | None = None,
-        params: DecodingParams = DecodingParams(),
+        params: DecodingParams = GREEDY,
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
-        torch = self._torch
-        started = time.monotonic()
-        prompt_ids = self._encode(messages)
-        matcher = self.grammar.matcher(json_schema) if json_schema is not None else None
-        bitmask = self.grammar.new_bitmask() if matcher is not None else None
-        generator = _generator(params.seed) if params.temperature > 0 else None
-        with torch.inference_mode():
+        import torch
+
+        with self._lock, torch.inference_mode():
+            started = time.monotonic()
+            prompt_ids = self._encode(messages)
+            prefill_started = time.monotonic()
             logits, prefilled = self._prefill(prompt_ids)
+            prefill_seconds = time.monotonic() - prefill_started
+            grammar = matcher = bitmask = None
+            if json_schema is not None:
+                grammar = self.grammar
+                matcher, bitmask = grammar.matcher(json_schema), grammar.new_bitmask()
+            generator = _generator(params.seed) if params.temperature > 0 else None
             out_ids: list[int] = []
-            streamed = ""
+            stream = _Stream(self.tokenizer.decode, on_text)
             finished = False
             while len(out_ids) < params.max_new_tokens:
-                if matcher is not None:
-                    self.grammar.apply(matcher, logits, bitmask)
+                if grammar is not None:
+                    grammar.apply(matcher, logits, bitmask)
                 token = _choose(logits, params, generator)
                 if matcher is not None and not matcher.accept_token(token):
                     break
-                if token in self._stop_ids or (matcher is not None and matcher.is_terminated()):
+                if token in self.tokenizer.stop_ids or (matcher is not None and matcher.is_terminated()):
                     finished = True
                     break
-                out_ids.append(token)
-                if on_text is not None:
-                    text = self.tokenizer.decode(out_ids, skip_special_tokens=True)
-                    on_text(text[len(streamed):])
-                    streamed = text
-                logits = self._forward([token])
-        text = self.tokenizer.decode(out_ids, skip_special_tokens=True)
-        return Generation(text=text, tokens_in=len(prompt_ids), tokens_out=len(out_ids) + int(finished),
-                          prefilled_tokens=prefilled, seconds=time.monotonic() - started, finished=finished)
+                step = [token]
+                if grammar is not None:
+                    step += grammar.forced_tokens(matcher, params.max_new_tokens - len(out_ids) - 1)
+                out_ids += step
+                stream.push(out_ids)
+                if grammar is not None and grammar.only_stop_left(matcher, bitmask):
+                    finished = True
+                    break
+                if len(out_ids) >= params.max_new_tokens:
+                    break
+                logits = self._forward(step)
+            text = self.tokenizer.decode(out_ids)
+            if self._fresh_process:
+                self._fresh_process = False
+                exported = self.engine.export_kv(len(prompt_ids))
+                if exported is not None:
+                    self._prompt_store.save(prompt_ids, *exported)
+            if self.tokenizer.backend.decode(out_ids, skip_special_tokens=False) == text:
+                self._remember(text, out_ids)
+            return Generation(text=text, tokens_in=len(prompt_ids), tokens_out=len(out_ids) + int(finished),
+                              prefilled_tokens=prefilled, seconds=time.monotonic() - started,
+                              finished=finished, prefill_seconds=prefill_seconds)
 
     def reset_cache(self) -> None:
-        self._cache, self._cached_ids = None, []
+        """Forget the KV cache (the next call prefills its whole prompt)."""
+        with self._lock:
+            self._cached_ids = []
 
     @property
     def grammar(self) -> JsonGrammar:
@@ -89,35 +132,79 @@ class TransformersChatModel:
     # -- internals ----------------------------------------------------------------------------------
 
     def _encode(self, messages: list[ChatMessage]) -> list[int]:
-        encoded = self.tokenizer.apply_chat_template(
-            [{"role": m.role, "content": m.content} for m in messages], add_generation_prompt=True,
-            tokenize=True,
-        )
-        if isinstance(encoded, dict) or hasattr(encoded, "input_ids"):
-            encoded = encoded["input_ids"]
-        return list(encoded)
+        """Token ids of the chat prompt; assistant turns this model wrote keep the ids it generated."""
+        text = self.tokenizer.render(messages)
+        encoding = self.tokenizer.encode(text)
+        ids, offsets = list(encoding.ids), list(encoding.offsets)
+        spans = _content_spans(text, messages)
+        for message, (begin, end) in reversed(list(zip(messages, spans, strict=True))):
+            reply = self._replies.get(message.content) if message.role == "assistant" else None
+            if reply is None or begin < 0:
+                continue
+            starts = [i for i, (a, _) in enumerate(offsets) if a == begin]
+            ends = [i for i, (_, b) in enumerate(offsets) if b == end]
+            if starts and ends and starts[0] <= ends[-1]:
+                first, last = starts[0], ends[-1]
+                ids[first:last + 1] = reply
+                offsets[first:last + 1] = [(begin, end)] * len(reply)
+        return ids
+
+    def _remember(self, text: str, ids: list[int]) -> None:
+        self._replies[text] = list(ids)
+        self._replies.move_to_end(text)
+        while len(self._replies) > REMEMBERED_REPLIES:
+            self._replies.popitem(last=False)
 
     def _prefill(self, prompt_ids: list[int]) -> tuple[Any, int]:
-        """Bring the KV cache to `prompt_ids`, reusing the longest common prefix with the previous call."""
-        from transformers import DynamicCache
-
+        """Bring the KV cache to `prompt_ids`, reusing the longest common prefix with what it holds."""
+        if self._fresh_process and not self._cached_ids:
+            stored = self._prompt_store.load(prompt_ids)
+            if stored is not None:
+                ids, k, v = stored
+                self.engine.import_kv(k.to(self.device), v.to(self.device))
+                self._cached_ids = ids
         keep = _common_prefix(self._cached_ids, prompt_ids)
         keep = min(keep, len(prompt_ids) - 1)  # at least one token must run to produce the next logits
-        if self._cache is None or keep == 0:
-            self._cache, self._cached_ids = DynamicCache(config=self.model.config), []
-            keep = 0
-        elif keep < len(self._cached_ids):
-            self._cache.crop(keep - len(self._cached_ids))  # negative: tokens to drop from the end
-            self._cached_ids = self._cached_ids[:keep]
+        del self._cached_ids[keep:]
         new = prompt_ids[keep:]
-        return self._forward(new), len(new)
+        for i in range(0, len(new), PREFILL_CHUNK):
+            logits = self._forward(new[i:i + PREFILL_CHUNK])
+        return logits, len(new)
 
     def _forward(self, ids: list[int]) -> Any:
-        torch = self._torch
-        input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
-        out = self.model(input_ids=input_ids, past_key_values=self._cache, use_cache=True, logits_to_keep=1)
+        logits = self.engine.forward(ids, len(self._cached_ids))
         self._cached_ids.extend(ids)
-        return out.logits[:, -1, :].float()
+        return logits
+
+
+class _Stream:
+    """Calls `on_text` with each new piece of decoded text (only whole characters)."""
+
+    def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None] | None) -> None:
+        self._decode, self._on_text, self._sent = decode, on_text, ""
+
+    def push(self, ids: list[int]) -> None:
+        if self._on_text is None:
+            return
+        text = self._decode(ids)
+        if text.endswith("\ufffd"):  # a multi-byte character is still incomplete
+            return
+        if len(text) > len(self._sent):
+            self._on_text(text[len(self._sent):])
+            self._sent = text
+
+
+def _content_spans(text: str, messages: list[ChatMessage]) -> list[tuple[int, int]]:
+    """Where each message's content sits in the rendered prompt ((-1, -1) if the template changed it)."""
+    spans, cursor = [], 0
+    for m in messages:
+        at = text.find(m.content, cursor) if m.content else -1
+        if at < 0:
+            spans.append((-1, -1))
+            continue
+        spans.append((at, at + len(m.content)))
+        cursor = at + len(m.content)
+    return spans
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -126,19 +213,6 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
-
-
-def _stop_token_ids(tokenizer: Any, model: Any) -> set[int]:
-    ids: set[int] = set()
-    for candidate in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
-        if isinstance(candidate, int):
-            ids.add(candidate)
-        elif isinstance(candidate, list):
-            ids.update(candidate)
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
-        ids.add(im_end)
-    return ids
 
 
 def _generator(seed: int | None) -> Any:

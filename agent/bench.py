@@ -1,0 +1,370 @@
+"""Task suites: load a JSONL suite, run the agent on each task in a fresh workspace, check, report.
+
+A task passes when its `check` shell command exits 0 in the task's workspace after the run. Running the
+agent is injected (`RunTask`), so the runner's logic is tested without a model; the real one starts
+`autogpt run ... --json` as a child process, so a run that crashes or hangs costs one task, never the bench.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Beyond the agent's own done|failed|budget_exhausted, the statuses the bench gives a run that broke.
+CRASHED, TIMED_OUT = "crashed", "timeout"
+OUTSIDE_FILE = "outside.txt"  # beside (not in) each workspace, holding a canary: see `prepare_workspace`
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where `python -m agent.cli` finds the package
+
+
+# -- the suite file --------------------------------------------------------------------------------------
+
+
+class SuiteTask(BaseModel):
+    """One line of a suite file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    goal: str = Field(min_length=1)
+    files: dict[str, str] = Field(default_factory=dict, description="workspace-relative path -> text")
+    check: str = Field(min_length=1, description="shell command run in the workspace; exit 0 = pass")
+    max_steps: int = Field(default=12, ge=1)
+
+    @field_validator("files")
+    @classmethod
+    def _relative_paths(cls, files: dict[str, str]) -> dict[str, str]:
+        for name in files:
+            path = PurePosixPath(name)
+            if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
+                raise ValueError(f"file path {name!r} must be relative and stay inside the workspace")
+        return files
+
+
+class SuiteError(ValueError):
+    """A suite file the user must fix; the message names the file and line."""
+
+
+def load_suite(path: Path) -> list[SuiteTask]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteError(f"cannot read suite {path}: {exc.strerror or exc}") from None
+    return parse_suite(text.splitlines(), source=str(path))
+
+
+def parse_suite(lines: Iterable[str], source: str = "suite") -> list[SuiteTask]:
+    """Tasks from JSONL lines; blank lines and lines starting with `#` are skipped."""
+    tasks: list[SuiteTask] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        where = f"{source} line {number}"
+        try:
+            task = SuiteTask.model_validate_json(line)
+        except ValidationError as exc:
+            raise SuiteError(f"{where}: {_describe(exc)}") from None
+        if task.id in seen:
+            raise SuiteError(f"{where}: duplicate id {task.id!r} (first on line {seen[task.id]})")
+        seen[task.id] = number
+        tasks.append(task)
+    if not tasks:
+        raise SuiteError(f"{source}: no tasks")
+    return tasks
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        if error["type"] == "json_invalid":
+            return f"not valid JSON ({error['msg'].removeprefix('Invalid JSON: ')})"
+        place = ".".join(str(part) for part in error["loc"]) or "line"
+        problems.append(f"{place}: {error['msg']}")
+    return "; ".join(problems)
+
+
+# -- one task --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How every task of one bench is run."""
+
+    model: str = "default"
+    sandbox: str = "auto"
+    task_seconds: float = 600.0  # the run's wall-clock budget, given to the agent as --max-seconds
+    load_seconds: float = 180.0  # grace on top of that for starting up and loading the model
+    check_seconds: float = 60.0
+    runs_dir: Path | None = None
+    extra_args: tuple[str, ...] = ()  # passed through to `autogpt run`
+    keep_workspaces: bool = False
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one run of the agent gave back."""
+
+    status: str
+    answer: str = ""
+    steps: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+    run_id: str = ""
+    model: str = ""
+    error: str = ""  # why the bench recorded the run as crashed or timed out
+
+
+class RunTask(Protocol):
+    """Runs the agent on `task.goal` in `workspace`; must return, never raise, for an ordinary failure."""
+
+    def __call__(self, task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome: ...
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    passed: bool
+    exit_code: int | None  # None when the check timed out
+    output: str
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    id: str
+    passed: bool
+    status: str
+    steps: int
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    answer: str
+    run_id: str = ""
+    error: str = ""
+    check_exit: int | None = None
+    check_output: str = ""
+    workspace: str = ""  # only when workspaces are kept
+
+
+def prepare_workspace(task: SuiteTask, root: Path) -> tuple[Path, str]:
+    """Write the task's files into `root/workspace`; put a canary file beside it, outside the workspace.
+
+    A task that must be refused asks the agent to read `../outside.txt`; its check looks for the canary
+    (in $BENCH_CANARY) in the answer and the workspace, so a leak fails the task whatever the agent said.
+    """
+    canary = f"CANARY-{secrets.token_hex(8)}"
+    (root / OUTSIDE_FILE).write_text(f"secret outside the workspace: {canary}\n", encoding="utf-8")
+    workspace = root / "workspace"
+    workspace.mkdir()
+    for name, text in task.files.items():
+        target = workspace / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return workspace, canary
+
+
+def run_check(task: SuiteTask, workspace: Path, outcome: RunOutcome, canary: str,
+              timeout: float) -> CheckOutcome:
+    env = {**os.environ, "AGENT_ANSWER": outcome.answer, "AGENT_STATUS": outcome.status,
+           "BENCH_CANARY": canary}
+    try:
+        code, output, _ = _run_process(["sh", "-c", task.check], cwd=workspace, env=env, timeout=timeout,
+                                       merge_stderr=True)
+    except subprocess.TimeoutExpired:
+        return CheckOutcome(False, None, f"check timed out after {timeout:g} s")
+    return CheckOutcome(code == 0, code, output[-2000:])
+
+
+def run_one(task: SuiteTask, settings: BenchSettings, run_task: RunTask) -> TaskResult:
+    """Run one task end to end; whatever the run does, this returns a result."""
+    root = Path(tempfile.mkdtemp(prefix=f"bench-{_slug(task.id)}-"))
+    try:
+        workspace, canary = prepare_workspace(task, root)
+        try:
+            outcome = run_task(task, workspace, settings)
+        except Exception as exc:  # a broken runner costs this task only
+            outcome = RunOutcome(CRASHED, error=f"{type(exc).__name__}: {exc}")
+        check = run_check(task, workspace, outcome, canary, settings.check_seconds)
+        # A crashed or timed-out run never passes, even when the check happens to hold without it.
+        passed = check.passed and outcome.status not in (CRASHED, TIMED_OUT)
+        return TaskResult(task.id, passed, outcome.status, outcome.steps, outcome.tokens_in,
+                          outcome.tokens_out, round(outcome.seconds, 2), outcome.answer, outcome.run_id,
+                          outcome.error, check.exit_code, check.output,
+                          str(workspace) if settings.keep_workspaces else "")
+    finally:
+        if not settings.keep_workspaces:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)[:40]
+
+
+# -- the real run: `autogpt run --json` in a child process -----------------------------------------------
+
+
+def cli_command(task: SuiteTask, workspace: Path, settings: BenchSettings) -> list[str]:
+    command = [sys.executable, "-m", "agent.cli", "run", task.goal, "--workspace", str(workspace),
+               "--model", settings.model, "--max-steps", str(task.max_steps), "--sandbox", settings.sandbox,
+               "--max-seconds", f"{settings.task_seconds:g}", "--json"]
+    if settings.runs_dir is not None:
+        command += ["--runs-dir", str(settings.runs_dir)]
+    return command + list(settings.extra_args)
+
+
+def run_agent_cli(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+    """The real `RunTask`: one `autogpt run --json` process per task, sharing nothing but model files."""
+    limit = settings.task_seconds + settings.load_seconds
+    try:
+        code, stdout, stderr = _run_process(cli_command(task, workspace, settings), cwd=PROJECT_ROOT,
+                                            env=dict(os.environ), timeout=limit)
+    except subprocess.TimeoutExpired:
+        return RunOutcome(TIMED_OUT, seconds=limit, error=f"the run took longer than {limit:g} s")
+    return parse_run_output(code, stdout, stderr)
+
+
+def parse_run_output(code: int, stdout: str, stderr: str) -> RunOutcome:
+    """The outcome from the last stdout line of `autogpt run --json`, or a crash that says why."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    tail = stderr.strip()[-1500:]
+    if code != 0 or not lines:
+        return RunOutcome(CRASHED, error=f"exit code {code}: {tail or 'no output'}")
+    try:
+        data = RunJson.model_validate_json(lines[-1])
+    except ValidationError as exc:
+        return RunOutcome(CRASHED, error=f"last stdout line is not a run result ({exc.error_count()} "
+                                         f"problems): {lines[-1][:300]}")
+    return RunOutcome(data.status, data.answer, data.steps, data.tokens_in, data.tokens_out, data.seconds,
+                      data.run_id, data.model)
+
+
+class RunJson(BaseModel):
+    """The JSON line `autogpt run --json` prints last."""
+
+    run_id: str
+    status: str
+    answer: str = ""
+    steps: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+    model: str = ""
+
+
+def _run_process(command: list[str], cwd: Path, env: dict[str, str], timeout: float,
+                 merge_stderr: bool = False) -> tuple[int, str, str]:
+    """Run `command` in its own process group, so a timeout kills it and everything it started."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, text=True,
+                               errors="replace", start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        process.communicate()
+        raise
+    finally:
+        _kill_group(process)  # a finished process may have left children behind (a sandboxed program)
+    return process.returncode, stdout, stderr or ""
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# -- the whole suite -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    tasks: int
+    passed: int
+    pass_rate: float
+    median_steps: float
+    median_tokens: float  # tokens in + out per run
+    median_seconds: float
+    crashed: int
+    timed_out: int
+
+
+def totals(results: list[TaskResult]) -> Totals:
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 2) if values else 0.0
+
+    passed = sum(r.passed for r in results)
+    return Totals(tasks=len(results), passed=passed,
+                  pass_rate=round(passed / len(results), 4) if results else 0.0,
+                  median_steps=median([r.steps for r in results]),
+                  median_tokens=median([r.tokens_in + r.tokens_out for r in results]),
+                  median_seconds=median([r.seconds for r in results]),
+                  crashed=sum(r.status == CRASHED for r in results),
+                  timed_out=sum(r.status == TIMED_OUT for r in results))
+
+
+class BenchReport(BaseModel):
+    """What `autogpt bench --out` writes: the settings, every task's result, and the totals."""
+
+    suite: str
+    model: str
+    sandbox: str
+    workers: int
+    started: str
+    wall_seconds: float
+    totals: Totals
+    tasks: list[TaskResult]
+
+
+@dataclass
+class Bench:
+    """Runs a suite's tasks, `workers` at a time, calling `on_result` as each one ends."""
+
+    settings: BenchSettings = field(default_factory=BenchSettings)
+    run_task: RunTask | None = None  # None: the real one, `run_agent_cli`
+    workers: int = 1
+    on_result: Callable[[TaskResult], None] | None = None
+
+    def run(self, tasks: list[SuiteTask]) -> list[TaskResult]:
+        """Results in suite order. Each run is its own process already, so threads only wait on them."""
+        settings = self.settings
+        if settings.runs_dir is not None:
+            settings = replace(settings, runs_dir=settings.runs_dir.resolve())
+        run_task = self.run_task or run_agent_cli
+        results: dict[str, TaskResult] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+            futures = [pool.submit(run_one, task, settings, run_task) for task in tasks]
+            for future in as_completed(futures):
+                result = future.result()
+                results[result.id] = result
+                if self.on_result is not None:
+                    self.on_result(result)
+        return [results[task.id] for task in tasks]
+
+
+def run_suite(tasks: list[SuiteTask], bench: Bench, suite: str = "") -> BenchReport:
+    started = datetime.now(UTC)
+    results = bench.run(tasks)
+    return BenchReport(suite=suite, model=bench.settings.model, sandbox=bench.settings.sandbox,
+                       workers=bench.workers, started=started.isoformat(timespec="seconds"),
+                       wall_seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
+                       totals=totals(results), tasks=results)
+
+
+def report_json(report: BenchReport) -> str:
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"

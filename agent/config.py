@@ -1,0 +1,34 @@
+"""Run configuration: what the CLI and the Python API accept (validated at the boundary)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from sandbox.base import SandboxConfig
+
+SandboxKind = Literal["docker", "local", "auto"]
+
+
+class Budget(BaseModel):
+    max_steps: int = Field(default=12, ge=1, description="model decisions (tool calls and rejected replies)")
+    max_tokens: int = Field(default=200_000, ge=1, description="prompt + completion tokens over the run")
+    max_seconds: float = Field(default=900.0, gt=0, description="wall-clock time of the run")
+
+
+class AgentConfig(BaseModel):
+    workspace: Path = Field(default_factory=Path.cwd)
+    budget: Budget = Field(default_factory=Budget)
+    context_tokens: int = Field(default=2048, ge=512, description="prompt size the history is compacted to")
+    observation_chars: int = Field(default=1200, ge=100, description="longest observation shown to the model")
+    action_tokens: int = Field(default=320, ge=32, description="longest reply the model may write per step")
+    plan: bool = Field(default=True, description="ask the model for a short plan first")
+    act_before_finish: bool = Field(default=True, description="finish is offered only after a tool call worked")
+    decode_attempts: int = Field(default=3, ge=1, description="tries per step before a step counts as failed")
+    loop_strikes: int = Field(default=3, ge=1, description="repeats tolerated after a strategy change")
+    sandbox: SandboxKind = "auto"
+    sandbox_config: SandboxConfig = Field(default_factory=SandboxConfig)
+    shell: bool = Field(default=False, description="offer the run_shell tool")
+    seed: int = 0

@@ -1,0 +1,127 @@
+"""From run state to chat messages: a stable, append-only prefix, compacted in chunks when it grows.
+
+Keeping earlier messages byte-identical from step to step is what lets the model backend reuse its KV
+cache; compaction therefore moves its boundary in chunks of several turns, not one turn at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.events import PlanStep
+from agent.llm.base import ChatMessage
+from agent.state import RunState, Turn
+from prompts import examples, render
+
+COMPACT_CHUNK = 4
+KEEP_RECENT = 2
+MAX_PLAN_STEPS = 4
+SUMMARY_CHARS = 120
+
+
+@dataclass(frozen=True)
+class PromptContext:
+    system: str
+    goal: str
+    plan_enabled: bool
+    observation_chars: int
+
+
+def render_system(tool_lines: list[dict[str, str]], plan_enabled: bool) -> str:
+    return render("system", tools=tool_lines, plan=plan_enabled)
+
+
+def plan_messages(ctx: PromptContext) -> list[ChatMessage]:
+    return [*_opening(ctx), ChatMessage("user", _goal_text(ctx.goal, ask_plan=True))]
+
+
+def _opening(ctx: PromptContext) -> list[ChatMessage]:
+    """The system prompt and the worked examples: identical for every step, so always in the KV cache."""
+    messages = [ChatMessage("system", ctx.system)]
+    for example in examples():
+        messages.append(ChatMessage("user", _goal_text(example["goal"], ask_plan=ctx.plan_enabled)))
+        if ctx.plan_enabled:
+            messages += [ChatMessage("assistant", json.dumps({"steps": example["plan"]})),
+                         ChatMessage("user", render("plan_noted"))]
+        for index, step in enumerate(example["steps"]):
+            data = {k: step[k] for k in ("thought", "plan_step", "tool", "args")
+                    if k != "plan_step" or ctx.plan_enabled}
+            messages.append(ChatMessage("assistant", json.dumps(data, ensure_ascii=False)))
+            if index < len(example["steps"]) - 1:
+                messages.append(ChatMessage("user", render("observation", tool=step["tool"], ok=True,
+                                                           output=step["observation"])))
+    return messages
+
+
+def _goal_text(goal: str, *, ask_plan: bool) -> str:
+    return render("goal", goal=goal, ask_plan=ask_plan, max_plan_steps=MAX_PLAN_STEPS)
+
+
+def build_messages(ctx: PromptContext, state: RunState, *, feedback: str | None, budget_tokens: int,
+                   count: Callable[[list[ChatMessage]], int]) -> list[ChatMessage]:
+    """The prompt for the next step; older turns are summarised until it fits `budget_tokens`."""
+    finished = [t for t in state.turns if t.observation is not None]
+    compacted = 0
+    while True:
+        messages = _assemble(ctx, state, finished, compacted, feedback)
+        movable = len(finished) - KEEP_RECENT - compacted
+        if movable <= 0 or count(messages) <= budget_tokens:
+            return messages
+        compacted += min(COMPACT_CHUNK, movable)
+
+
+def _assemble(ctx: PromptContext, state: RunState, turns: list[Turn], compacted: int,
+              feedback: str | None) -> list[ChatMessage]:
+    messages = _opening(ctx)
+    messages.append(ChatMessage("user", _goal_text(ctx.goal, ask_plan=bool(state.plan))))
+    if state.plan:
+        plan_json = json.dumps({"steps": [s.text for s in state.plan]})
+        messages += [ChatMessage("assistant", plan_json), ChatMessage("user", render("plan_noted"))]
+    if compacted:
+        lines = [_summary_line(t) for t in turns[:compacted]]
+        messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + render("compacted", lines=lines))
+    for turn in turns[compacted:]:
+        messages.append(ChatMessage("assistant", action_json(turn, ctx.plan_enabled)))
+        messages.append(ChatMessage("user", observation_text(turn, ctx.observation_chars)))
+    tail = render("tail", plan=list(state.plan), feedback=feedback, goal=ctx.goal)
+    messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + tail)
+    return messages
+
+
+def action_json(turn: Turn, plan_enabled: bool) -> str:
+    a = turn.action
+    data: dict = {"thought": a.thought}
+    if plan_enabled:
+        data["plan_step"] = a.plan_step
+    data.update(tool=a.tool, args=a.args)
+    return json.dumps(data, ensure_ascii=False)
+
+
+def observation_text(turn: Turn, limit: int) -> str:
+    obs = turn.observation
+    assert obs is not None
+    return render("observation", tool=obs.tool, ok=obs.ok, output=clip(obs.output, limit))
+
+
+def clip(text: str, limit: int) -> str:
+    """Keep the head and the tail of a long text (errors are usually at the end)."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    return f"{text[:head]}\n[... {len(text) - limit} characters cut ...]\n{text[-tail:]}"
+
+
+def _summary_line(turn: Turn) -> str:
+    a, obs = turn.action, turn.observation
+    args = json.dumps(a.args, ensure_ascii=False)
+    result = (obs.output if obs else "").replace("\n", " ")
+    status = "ok" if obs and obs.ok else "failed"
+    return f"- step {a.step}: {a.tool} {clip(args, SUMMARY_CHARS)} -> {status}: {clip(result, SUMMARY_CHARS)}"
+
+
+def new_plan(texts: list[str]) -> tuple[PlanStep, ...]:
+    steps = [t.strip() for t in texts if t.strip()][:MAX_PLAN_STEPS]
+    return tuple(PlanStep(text) for text in steps)

@@ -1,0 +1,258 @@
+"""The planner loop: prompt -> constrained action -> tool -> observation -> go on or stop.
+
+`stream()` / `resume()` are generators of events; `run()` drains one. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agent.action import PLAN_SCHEMA, Action, parse_action, parse_plan, step_schema
+from agent.config import AgentConfig
+from agent.errors import BudgetExhausted, Finished, InvalidAction, RunFailed, RunStop, SetupError
+from agent.events import (ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished,
+                          RunStarted)
+from agent.history import PromptContext, build_messages, new_plan, plan_messages, render_system
+from agent.llm.base import ChatModel, DecodingParams
+from agent.state import RunState, advance_plan, close_plan
+from agent.store import RunStore, RunWriter, new_run_id
+from agent.strategy import Strategy
+from prompts import render
+from sandbox.base import Sandbox
+from tools.base import ToolContext, ToolError, ToolRegistry
+from tools.registry import FINISH, default_tools
+
+MAX_LOGGED_OUTPUT = 20_000
+
+
+class Approver(Protocol):
+    """Asked before a tool with side effects runs; returns None to go ahead, or feedback for the model."""
+
+    def __call__(self, action: Action) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str
+    answer: str
+    steps: int
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    model: str
+    reason: str = ""
+
+
+@dataclass
+class _Run:
+    """One run in progress: its state, where it is logged, and how decoding currently behaves."""
+
+    state: RunState
+    writer: RunWriter
+    tools: ToolContext
+    started: float
+    elapsed_before: float = 0.0
+    strategy: Strategy = field(default_factory=Strategy)
+    outcomes: Counter = field(default_factory=Counter)  # (action key, output) -> times seen
+    loop_strikes: int = 0
+
+    @property
+    def seconds(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+
+class Agent:
+    def __init__(self, model: ChatModel, *, config: AgentConfig | None = None, tools: ToolRegistry | None = None,
+                 store: RunStore | None = None, sandbox_factory: Callable[[], Sandbox] | None = None,
+                 approver: Approver | None = None, on_text: Callable[[str], None] | None = None,
+                 model_spec: str = "default") -> None:
+        self.model = model
+        self.model_spec = model_spec
+        self.config = config or AgentConfig()
+        self.tools = tools or default_tools(shell=self.config.shell)
+        self.store = store or RunStore()
+        self.sandbox_factory = sandbox_factory
+        self.approver = approver
+        self.on_text = on_text
+        self.result: RunResult | None = None
+
+    # -- entry points --------------------------------------------------------------------------------
+
+    def run(self, goal: str) -> RunResult:
+        for _ in self.stream(goal):
+            pass
+        assert self.result is not None
+        return self.result
+
+    def stream(self, goal: str, *, run_id: str | None = None) -> Iterator[Event]:
+        run_id = run_id or new_run_id()
+        workspace = self.config.workspace.resolve()
+        if not workspace.is_dir():
+            raise SetupError(f"workspace {workspace} is not a directory")
+        writer = self.store.create(run_id, {"run_id": run_id, "goal": goal, "model": self.model.name,
+                                            "model_spec": self.model_spec, "started": time.time(),
+                                            "config": self.config.model_dump(mode="json")})
+        started = RunStarted(run_id, goal, self.model.name, self.model.device, str(workspace),
+                             self.config.model_dump(mode="json"))
+        return self._drive(self._new_run(RunState(), writer), [started])
+
+    def resume(self, run_id: str) -> Iterator[Event]:
+        log = self.store.load(run_id)
+        state = RunState.from_events(log.events)
+        if state.final is not None:
+            raise SetupError(f"run {run_id} already ended ({state.final.status}); nothing to resume")
+        opening: list[Event] = []
+        if (pending := state.pending_action) is not None:
+            opening.append(Observation(pending.step, pending.tool, render("feedback", kind="interrupted",
+                                       detail=pending.step), ok=False, interrupted=True))
+        run = self._new_run(state, self.store.reopen(run_id), elapsed_before=log.elapsed_s)
+        for turn in state.turns:
+            if turn.observation is not None:
+                run.outcomes[(_key(turn.action), turn.observation.output)] += 1
+        return self._drive(run, opening)
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def _drive(self, run: _Run, opening: list[Event]) -> Iterator[Event]:
+        try:
+            for event in opening:
+                yield self._emit(run, event)
+            if self.config.plan and not run.state.plan and not run.state.turns:
+                yield from self._make_plan(run)
+            while True:
+                self._check_budget(run)
+                chosen = yield from self._decide(run)
+                if chosen is None:
+                    continue
+                yield self._emit(run, chosen)
+                observation = self._execute(run, chosen)
+                yield self._emit(run, observation)
+                yield from self._after_step(run, chosen, observation)
+        except RunStop as stop:
+            yield from self._finish(run, stop)
+        finally:
+            run.tools.close()
+            run.writer.close()
+
+    def _make_plan(self, run: _Run) -> Iterator[Event]:
+        generation = self.model.generate(plan_messages(self._prompt_context(run)), json_schema=PLAN_SCHEMA,
+                                         params=DecodingParams(max_new_tokens=96), on_text=self.on_text)
+        try:
+            steps = new_plan(parse_plan(generation.text))
+        except InvalidAction as exc:
+            yield self._emit(run, ErrorEvent(0, "invalid_plan", str(exc), generation.tokens_in,
+                                             generation.tokens_out))
+            return
+        yield self._emit(run, PlanUpdated(advance_plan(steps, 1, True), 0, generation.tokens_in,
+                                          generation.tokens_out))
+
+    def _decide(self, run: _Run) -> Iterator[Event]:
+        """One step: ask the model for an action, retrying with a changed strategy when it is rejected."""
+        step = run.state.step + 1
+        acted = any(t.observation and t.observation.ok for t in run.state.turns)
+        exclude = frozenset({FINISH}) if self.config.act_before_finish and not acted else frozenset()
+        schema = step_schema(self.tools, plan_steps=len(run.state.plan), exclude=exclude)
+        for _ in range(self.config.decode_attempts):
+            feedback = (render("feedback", kind=run.strategy.feedback_kind, detail=run.strategy.feedback_detail)
+                        if run.strategy.feedback_kind else None)
+            messages = build_messages(self._prompt_context(run), run.state, feedback=feedback,
+                                      budget_tokens=self.config.context_tokens, count=self.model.count_tokens)
+            generation = self.model.generate(
+                messages, json_schema=schema, params=run.strategy.params(self.config.action_tokens,
+                                                                          self.config.seed + step),
+                on_text=self.on_text)
+            try:
+                action = parse_action(generation.text, self.tools)
+                if _key(action) in run.strategy.forbidden:
+                    raise InvalidAction(f"{action.tool} with these arguments was already tried; choose another")
+            except InvalidAction as exc:
+                yield self._emit(run, ErrorEvent(step, "invalid_output", str(exc), generation.tokens_in,
+                                                 generation.tokens_out))
+                run.strategy = run.strategy.after("invalid_output", str(exc))
+                self._check_budget(run)
+                continue
+            return ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
+                                generation.tokens_in, generation.tokens_out, round(generation.seconds, 3))
+        return None
+
+    def _execute(self, run: _Run, chosen: ActionChosen) -> Observation:
+        started = time.monotonic()
+        tool = self.tools.get(chosen.tool)
+        declined = None
+        if self.approver is not None and tool.side_effects:
+            declined = self.approver(Action(chosen.thought, chosen.tool, chosen.args, chosen.plan_step))
+        if declined is not None:
+            output, ok = f"The user did not allow this call: {declined}", False
+        else:
+            try:
+                output, ok = tool.invoke(run.tools, chosen.args), True
+            except ToolError as exc:
+                output, ok = str(exc), False
+            except Exception as exc:  # a crashing tool is the run's problem to report, not to die of
+                output, ok = f"the tool crashed: {type(exc).__name__}: {exc}", False
+        output = output if len(output) <= MAX_LOGGED_OUTPUT else output[:MAX_LOGGED_OUTPUT] + "\n[... cut ...]"
+        return Observation(chosen.step, chosen.tool, output, ok, round(time.monotonic() - started, 3))
+
+    def _after_step(self, run: _Run, chosen: ActionChosen, observation: Observation) -> Iterator[Event]:
+        if chosen.tool == FINISH and observation.ok:
+            raise Finished("the model called finish", answer=observation.output)
+        plan = advance_plan(run.state.plan, chosen.plan_step, observation.ok)
+        if plan != run.state.plan:
+            yield self._emit(run, PlanUpdated(plan, step=chosen.step))
+        outcome = (_key(chosen), observation.output)
+        run.outcomes[outcome] += 1
+        if run.outcomes[outcome] > 1:
+            run.loop_strikes += 1
+            detail = f"{chosen.tool} {_key(chosen)[len(chosen.tool):][:80]}"
+            yield self._emit(run, ErrorEvent(chosen.step, "repeated_action", f"repeated: {detail}"))
+            if run.loop_strikes > self.config.loop_strikes:
+                raise RunFailed("stuck in a loop: the same action kept giving the same result")
+            run.strategy = run.strategy.after("repeated_action", detail, forbid=_key(chosen))
+        elif not observation.ok:
+            run.strategy = run.strategy.after("tool_failed")
+        else:
+            run.strategy = run.strategy.after("ok")
+
+    def _check_budget(self, run: _Run) -> None:
+        budget, state = self.config.budget, run.state
+        if state.step >= budget.max_steps:
+            raise BudgetExhausted(f"reached the step limit ({budget.max_steps})")
+        if state.tokens_in + state.tokens_out >= budget.max_tokens:
+            raise BudgetExhausted(f"reached the token limit ({budget.max_tokens})")
+        if run.seconds >= budget.max_seconds:
+            raise BudgetExhausted(f"reached the time limit ({budget.max_seconds:g} s)")
+
+    def _finish(self, run: _Run, stop: RunStop) -> Iterator[Event]:
+        plan = close_plan(run.state.plan, stop.status)
+        if plan != run.state.plan:
+            yield self._emit(run, PlanUpdated(plan, step=run.state.step))
+        yield self._emit(run, RunFinished(run.state.step, stop.status, stop.answer, stop.reason))
+        state = run.state
+        self.result = RunResult(state.run_id, stop.status, stop.answer, state.step, state.tokens_in,
+                                state.tokens_out, round(run.seconds, 2), self.model.name, stop.reason)
+        self.store.write_result(state.run_id, self.result.__dict__)
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _new_run(self, state: RunState, writer: RunWriter, elapsed_before: float = 0.0) -> _Run:
+        tools = ToolContext(self.config.workspace.resolve(), self.sandbox_factory)
+        return _Run(state, writer, tools, time.monotonic(), elapsed_before)
+
+    def _prompt_context(self, run: _Run) -> PromptContext:
+        lines = [{"signature": t.signature_line(), "description": t.description} for t in self.tools]
+        return PromptContext(render_system(lines, self.config.plan), run.state.goal, self.config.plan,
+                             self.config.observation_chars)
+
+    def _emit(self, run: _Run, event: Event) -> Event:
+        run.state.apply(event)
+        run.writer.append(event)
+        return event
+
+
+def _key(action: Action | ActionChosen) -> str:
+    return Action(action.thought, action.tool, action.args).key()

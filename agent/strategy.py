@@ -1,0 +1,36 @@
+"""How decoding adapts: greedy while things go well; after a failure, feedback, more randomness, and
+a repeated action forbidden. Pure: the loop asks for the next strategy given what just happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from agent.llm.base import DecodingParams
+
+Signal = Literal["ok", "tool_failed", "invalid_output", "repeated_action", "interrupted"]
+
+BASE_TEMPERATURE = 0.6
+MAX_TEMPERATURE = 1.0
+
+
+@dataclass(frozen=True)
+class Strategy:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    feedback_kind: Signal | None = None
+    feedback_detail: str = ""
+    forbidden: frozenset[str] = frozenset()  # Action.key() values the model may not choose again
+    escalations: int = 0
+
+    def params(self, max_new_tokens: int, seed: int) -> DecodingParams:
+        return DecodingParams(max_new_tokens=max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                              seed=seed + self.escalations)
+
+    def after(self, signal: Signal, detail: str = "", forbid: str | None = None) -> Strategy:
+        if signal == "ok":
+            return replace(self, temperature=0.0, top_p=1.0, feedback_kind=None, feedback_detail="")
+        temperature = BASE_TEMPERATURE if self.temperature == 0 else min(MAX_TEMPERATURE, self.temperature + 0.2)
+        forbidden = self.forbidden | {forbid} if forbid else self.forbidden
+        return Strategy(temperature=temperature, top_p=0.95, feedback_kind=signal, feedback_detail=detail,
+                        forbidden=forbidden, escalations=self.escalations + 1)

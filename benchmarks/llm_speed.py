@@ -1,0 +1,267 @@
+"""Local model speed, ours vs plain transformers, measured side by side in one run.
+
+    .venv/bin/python benchmarks/llm_speed.py [--dtype float32] [--tokens 64] [--reps 3] [--skip-cold]
+
+Sections (each prints a table; the LAST line is one JSON object with the headline figures):
+1. decode tok/s: `TransformersChatModel.generate` vs `model.generate` on the same weights, dtype, threads
+   and prompt, free text and under the same JSON-schema grammar (xgrammar's HF logits processor for the
+   baseline); runs alternate ours/theirs so background load hits both alike; medians reported.
+2. prefill over a scripted 10-step agent run (history grows by [action, observation] pairs, the last user
+   message carries a changing tail, one compaction at step 7): tokens and seconds we prefill vs
+   re-encoding the whole prompt each step (what an agent calling `generate` per step does).
+3. cold start to the first generated token in a fresh process: with an empty cache dir (first ever:
+   includes GGUF de-quantization) and warm; the warm process also runs 3 agent-like steps and reports its
+   peak RSS (getrusage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent.llm.base import ChatMessage, DecodingParams  # noqa: E402
+
+STORY = [ChatMessage("system", "You are a helpful assistant."),
+         ChatMessage("user", "Write a long story about a dragon and a knight who become friends.")]
+ACTION_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"type": "object", "properties": {
+        "thought": {"type": "string", "maxLength": 160}, "tool": {"const": name},
+        "args": {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}},
+     "required": ["thought", "tool", "args"], "additionalProperties": False}
+    for name, props in [("run_python", {"code": {"type": "string"}}),
+                        ("read_file", {"path": {"type": "string"}}),
+                        ("finish", {"answer": {"type": "string"}})]]}
+SYSTEM = """You are Auto-GPT, an agent that reaches a goal by calling tools, one tool per reply.
+All files are in the workspace (the current folder); use relative paths like "data.csv".
+
+Tools:
+- run_python(code: str): run Python code in a sandbox and return what it prints.
+- read_file(path: str): return the text of a file in the workspace.
+- list_files(path: str = "."): list the files in a folder of the workspace.
+- write_file(path: str, content: str): write a text file in the workspace.
+- finish(answer: str): end the run with the answer.
+
+Reply with one JSON object: {"thought": "...", "tool": "name", "args": {...}}
+Rules:
+- Compute with run_python and print() the result; never guess a number.
+- Read a file before you answer questions about it.
+- When the result is known, call finish with the answer itself.
+
+Example:
+Goal: What is 17 * 23?
+{"thought": "Compute it with Python.", "tool": "run_python", "args": {"code": "print(17 * 23)"}}
+Observation: 391
+{"thought": "The result is 391.", "tool": "finish", "args": {"answer": "391"}}"""
+GOAL = "Goal: Find the three largest values in the column 'price' of sales.csv and report their sum."
+OBSERVATIONS = [
+    "Observation (read_file, ok):\nregion,price,units\nnorth,12.5,3\nsouth,40.0,1\neast,7.25,10\nwest,99.9,2",
+    "Observation (run_python, ok):\n[99.9, 40.0, 12.5]",
+    "Observation (run_python, failed):\nTraceback (most recent call last):\n  File \"<stdin>\", line 1\n"
+    "NameError: name 'pd' is not defined",
+    "Observation (run_python, ok):\n152.4",
+    "Observation (list_files, ok):\nsales.csv\nnotes.txt",
+    "Observation (read_file, ok):\nPrices are in euros. Ignore rows with units = 0.",
+    "Observation (run_python, ok):\n152.4",
+    "Observation (run_python, ok):\ncount 4\nmean 39.91\nmax 99.9",
+    "Observation (run_python, ok):\nTrue",
+    "Observation (run_python, ok):\n152.40",
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--tokens", type=int, default=64, help="new tokens per decode measurement")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--skip-cold", action="store_true", help="skip the fresh-process measurements")
+    args = ap.parse_args()
+
+    import torch
+
+    from agent.llm.loading import load_model_and_tokenizer, resolve_model
+    from agent.llm.transformers_backend import TransformersChatModel
+
+    ours = TransformersChatModel("default", dtype=args.dtype)
+    hf_model, hf_tok = load_model_and_tokenizer(resolve_model(), ours.device, ours.dtype)
+    print(f"device {ours.device}, dtype {args.dtype}, torch threads {torch.get_num_threads()}, "
+          f"model {ours.name}")
+    result: dict[str, Any] = {"device": ours.device, "dtype": args.dtype, "threads": torch.get_num_threads()}
+    result |= decode_section(ours, hf_model, hf_tok, args.tokens, args.reps)
+    result |= prefill_section(ours, hf_model)
+    if not args.skip_cold:
+        result |= cold_section(args.dtype)
+    print(json.dumps(result))
+
+
+# -- 1. decode -------------------------------------------------------------------------------------------
+
+def decode_section(ours: Any, hf_model: Any, hf_tok: Any, tokens: int, reps: int) -> dict[str, Any]:
+    import torch
+    import xgrammar as xgr
+
+    ids = hf_tok.apply_chat_template([{"role": m.role, "content": m.content} for m in STORY],
+                                     add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    agent_prompt = [ChatMessage("system", SYSTEM), ChatMessage("user", GOAL + "\nNext step?")]
+    agent_ids = hf_tok.apply_chat_template([{"role": m.role, "content": m.content} for m in agent_prompt],
+                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    info = xgr.TokenizerInfo.from_huggingface(hf_tok, vocab_size=hf_model.config.vocab_size)
+    compiled = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(ACTION_SCHEMA), any_whitespace=False)
+    rows: dict[str, list[float]] = {k: [] for k in ("ours", "plain", "ours_grammar", "plain_grammar")}
+    texts: dict[str, str] = {}
+    params = DecodingParams(max_new_tokens=tokens)
+    for _ in range(reps):
+        ours.reset_cache()  # both sides prefill the same prompt from scratch
+        g = ours.generate(STORY, params=params)
+        rows["ours"].append(g.tokens_out / g.seconds)
+        started = time.monotonic()
+        out = hf_model.generate(**ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+        rows["plain"].append((out.shape[1] - ids["input_ids"].shape[1]) / (time.monotonic() - started))
+        ours.reset_cache()
+        g = ours.generate(agent_prompt, json_schema=ACTION_SCHEMA, params=DecodingParams(max_new_tokens=96))
+        rows["ours_grammar"].append(g.tokens_out / g.seconds)
+        texts["ours"] = g.text
+        started = time.monotonic()
+        out = hf_model.generate(**agent_ids, max_new_tokens=96, do_sample=False,
+                                logits_processor=[xgr.contrib.hf.LogitsProcessor(compiled)])
+        new = out[0, agent_ids["input_ids"].shape[1]:]
+        rows["plain_grammar"].append(len(new) / (time.monotonic() - started))
+        texts["plain"] = hf_tok.decode(new, skip_special_tokens=True)
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    mask_ms = mask_cost_ms(ours, texts["ours"])
+    print("\n== decode: output tokens/s (median of %d, prefill of a short prompt included) ==" % reps)
+    print(f"{'':14}{'ours':>9}{'plain generate':>16}{'speedup':>9}")
+    print(f"{'free text':14}{med['ours']:9.1f}{med['plain']:16.1f}{med['ours'] / med['plain']:9.2f}x")
+    print(f"{'JSON grammar':14}{med['ours_grammar']:9.1f}{med['plain_grammar']:16.1f}"
+          f"{med['ours_grammar'] / med['plain_grammar']:9.2f}x")
+    print(f"grammar mask (fill + apply) per token: {mask_ms:.3f} ms")
+    print(f"ours:  {texts['ours']}\nplain: {texts['plain']}")
+    return {"decode_tok_s": round(med["ours"], 2), "plain_decode_tok_s": round(med["plain"], 2),
+            "decode_speedup": round(med["ours"] / med["plain"], 2),
+            "grammar_decode_tok_s": round(med["ours_grammar"], 2),
+            "plain_grammar_decode_tok_s": round(med["plain_grammar"], 2),
+            "grammar_decode_speedup": round(med["ours_grammar"] / med["plain_grammar"], 2),
+            "grammar_mask_ms_per_token": round(mask_ms, 3)}
+
+
+def mask_cost_ms(ours: Any, text: str) -> float:
+    """Replay `text` through a fresh matcher, timing the per-token mask work the decode loop does."""
+    import torch
+
+    grammar = ours.grammar
+    matcher, bitmask = grammar.matcher(ACTION_SCHEMA), grammar.new_bitmask()
+    logits = torch.zeros(1, ours.vocab_size)
+    spent, n = 0.0, 0
+    for token in ours.tokenizer.encode(text).ids:
+        started = time.perf_counter()
+        grammar.apply(matcher, logits, bitmask)
+        spent += time.perf_counter() - started
+        n += 1
+        if not matcher.accept_token(token):
+            break
+    return 1000 * spent / max(n, 1)
+
+
+# -- 2. prefill over an agent run ------------------------------------------------------------------------
+
+def agent_messages(actions: list[str], step: int, compacted: int) -> list[ChatMessage]:
+    """The prompt of `step` (0-based) the way agent/history.py builds it: stable prefix, tail at the end."""
+    goal = GOAL
+    if compacted:
+        summary = "\n".join(f"- step {i + 1}: {a[:60]} -> ok" for i, a in enumerate(actions[:compacted]))
+        goal += "\n\nEarlier steps (summarised):\n" + summary
+    messages = [ChatMessage("system", SYSTEM), ChatMessage("user", goal)]
+    for i in range(compacted, step):
+        messages += [ChatMessage("assistant", actions[i]), ChatMessage("user", OBSERVATIONS[i])]
+    tail = f"\n\nStep {step + 1} of 20. {GOAL}\nNext step?"
+    messages[-1] = ChatMessage("user", messages[-1].content + tail)
+    return messages
+
+
+def prefill_section(ours: Any, hf_model: Any) -> dict[str, Any]:
+    import torch
+
+    ours.reset_cache()
+    actions: list[str] = []
+    rows = []
+    for step in range(10):
+        compacted = 4 if step >= 7 else 0  # one compaction, in a chunk of 4 turns, as history.py does
+        messages = agent_messages(actions, step, compacted)
+        g = ours.generate(messages, json_schema=ACTION_SCHEMA, params=DecodingParams(max_new_tokens=64))
+        actions.append(g.text)
+        ids = torch.tensor([ours._encode(messages)])
+        started = time.monotonic()
+        with torch.inference_mode():
+            hf_model(input_ids=ids, logits_to_keep=1)  # what re-encoding the whole prompt costs
+        rows.append((step + 1, g.tokens_in, g.prefilled_tokens, g.prefill_seconds, time.monotonic() - started))
+    print("\n== prefill over a scripted 10-step agent run (compaction before step 8) ==")
+    print(f"{'step':>4}{'prompt':>8}{'ours tok':>10}{'ours s':>8}{'re-encode s':>13}")
+    for step, total, ours_tok, ours_s, full_s in rows:
+        print(f"{step:4d}{total:8d}{ours_tok:10d}{ours_s:8.2f}{full_s:13.2f}")
+    ours_tokens, all_tokens = sum(r[2] for r in rows), sum(r[1] for r in rows)
+    ours_s, full_s = sum(r[3] for r in rows), sum(r[4] for r in rows)
+    print(f"total: ours {ours_tokens} tokens in {ours_s:.2f} s; re-encoding {all_tokens} tokens in {full_s:.2f} s")
+    return {"prefill_tokens": ours_tokens, "reencode_tokens": all_tokens,
+            "prefill_ratio": round(ours_tokens / all_tokens, 3), "prefill_s": round(ours_s, 2),
+            "reencode_s": round(full_s, 2), "prefill_time_ratio": round(ours_s / full_s, 3)}
+
+
+# -- 3. cold start and memory ----------------------------------------------------------------------------
+
+CHILD = """
+import json, resource, sys, time
+from agent.llm import load_chat_model
+from agent.llm.base import ChatMessage, DecodingParams
+sys.path.insert(0, {bench!r})
+from llm_speed import ACTION_SCHEMA, OBSERVATIONS, agent_messages
+first = []
+model = load_chat_model("default", dtype={dtype!r})
+loaded = time.time()
+on_text = lambda piece: first or first.append(time.time())
+actions = []
+for step in range({steps}):
+    g = model.generate(agent_messages(actions, step, 0), json_schema=ACTION_SCHEMA,
+                       params=DecodingParams(max_new_tokens=1 if {steps} == 1 else 64), on_text=on_text)
+    actions.append(g.text)
+print(json.dumps({{"loaded": loaded, "first_token": first[0],
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def fresh_process(cache: str, dtype: str, steps: int) -> dict[str, float]:
+    code = CHILD.format(bench=str(ROOT / "benchmarks"), dtype=dtype, steps=steps)
+    env = dict(os.environ, AUTOGPT_CACHE=cache)
+    started = time.time()
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"load_s": out["loaded"] - started, "first_token_s": out["first_token"] - started,
+            "rss_mb": out["rss_mb"]}
+
+
+def cold_section(dtype: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="autogpt-cache-") as cache:
+        first = fresh_process(cache, dtype, 1)
+        warm = [fresh_process(cache, dtype, 1) for _ in range(2)]
+        run = fresh_process(cache, dtype, 3)
+    warm_first = statistics.median(w["first_token_s"] for w in warm)
+    print("\n== cold start: process start -> first generated token (agent prompt, JSON grammar) ==")
+    print(f"first ever (empty cache, GGUF de-quantized): {first['first_token_s']:.2f} s")
+    print(f"warm cache: {warm_first:.2f} s (model ready after {statistics.median(w['load_s'] for w in warm):.2f} s)")
+    print(f"peak RSS of a 3-step run: {run['rss_mb']:.0f} MB")
+    return {"first_ever_first_token_s": round(first["first_token_s"], 2),
+            "warm_first_token_s": round(warm_first, 2), "peak_rss_mb": round(run["rss_mb"])}
+
+
+if __name__ == "__main__":
+    main()

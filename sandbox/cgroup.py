@@ -1,0 +1,111 @@
+"""A best-effort control group for the local backend: pids and memory caps that hold even for root.
+
+RLIMIT_NPROC does not bind uid 0 (the kernel exempts root), so when the agent runs as root a fork bomb is only
+stopped by a pids cgroup. Where cgroups cannot be written (a normal user, a locked-down container), `create`
+returns None and the rlimits are the only caps; the local backend says which in `LocalSandbox.limits`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass
+class ControlGroup:
+    """One group (cgroup v2) or a pair of pids + memory groups (cgroup v1)."""
+
+    dirs: list[Path]
+    memory_events: Path | None
+
+    def add_self(self) -> None:
+        """Join the calling process (used in the child between fork and exec)."""
+        pid = str(os.getpid())
+        for d in self.dirs:
+            (d / "cgroup.procs").write_text(pid)
+
+    def oom_kills(self) -> int:
+        if self.memory_events is None:
+            return 0
+        with contextlib.suppress(OSError):
+            for line in self.memory_events.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        return 0
+
+    def kill_all(self) -> None:
+        """SIGKILL every process left in the group (what a call started and left behind)."""
+        for _ in range(50):
+            pids = {int(p) for d in self.dirs for p in _read(d / "cgroup.procs").split()}
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            os.sched_yield()
+
+    def remove(self) -> None:
+        self.kill_all()
+        for d in self.dirs:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
+def create(pids: int, memory_bytes: int) -> ControlGroup | None:
+    name = f"autogpt-sandbox-{uuid.uuid4().hex[:12]}"
+    try:
+        if (ROOT / "cgroup.controllers").exists():
+            return _create_v2(ROOT / name, pids, memory_bytes)
+        if (ROOT / "pids").is_dir():
+            return _create_v1(name, pids, memory_bytes)
+    except OSError:
+        return None
+    return None
+
+
+def _create_v2(path: Path, pids: int, memory_bytes: int) -> ControlGroup | None:
+    enabled = _read(ROOT / "cgroup.subtree_control").split()
+    if "pids" not in enabled:
+        return None
+    path.mkdir()
+    group = ControlGroup([path], path / "memory.events" if "memory" in enabled else None)
+    try:
+        (path / "pids.max").write_text(str(pids))
+        if "memory" in enabled:
+            (path / "memory.max").write_text(str(memory_bytes))
+            (path / "memory.swap.max").write_text("0")
+    except OSError:
+        group.remove()
+        raise
+    return group
+
+
+def _create_v1(name: str, pids: int, memory_bytes: int) -> ControlGroup:
+    pids_dir, memory_dir = ROOT / "pids" / name, ROOT / "memory" / name
+    pids_dir.mkdir()
+    group = ControlGroup([pids_dir], None)
+    try:
+        (pids_dir / "pids.max").write_text(str(pids))
+        if (ROOT / "memory").is_dir():
+            memory_dir.mkdir()
+            group.dirs.append(memory_dir)
+            (memory_dir / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            group.memory_events = memory_dir / "memory.oom_control"
+    except OSError:
+        group.remove()
+        raise
+    return group
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

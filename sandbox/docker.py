@@ -1,0 +1,251 @@
+"""Docker backend: one locked-down container per agent run; every call is an exec into it.
+
+Defaults: no network, memory (no swap), CPU and pids caps, read-only root filesystem with a small tmpfs /tmp,
+all capabilities dropped, no-new-privileges, code run as the workspace owner's uid (never as a user with
+capabilities), the workspace bind-mounted read-write at /workspace. PID 1 is a tiny reaper so that processes a
+call leaves behind are killed at the end of the call and never pile up as zombies. The container is removed
+on close(), at interpreter exit and on SIGTERM; one left by a killed agent is removed by the next sandbox.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandbox.base import ExecResult, FailureReason, SandboxConfig, SandboxUnavailable
+from sandbox.image import docker_client, image_exists
+from sandbox.output import STDERR, OutputCapture
+
+if TYPE_CHECKING:
+    import docker
+
+MOUNT = "/workspace"
+LABEL = "autogpt.sandbox"
+# PID 1: reap every child, adopted orphans included, so killed leftovers do not hold pids.
+REAPER = """
+import os, signal
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+while True:
+    signal.sigtimedwait({signal.SIGCHLD}, 5)
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+"""
+# Each call runs under this wrapper: when the command ends, everything else the user runs is killed
+# (kill -1 spares the caller and PID 1), so nothing a call starts outlives it.
+WRAPPER = '"$@"; rc=$?; kill -9 -1 2>/dev/null; exit $rc'
+_LIVE: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
+_HOOKS_LOCK = threading.Lock()
+_hooks_installed = False
+
+
+class DockerSandbox:
+    backend = "docker"
+
+    def __init__(self, workspace: Path, config: SandboxConfig | None = None,
+                 client: docker.DockerClient | None = None) -> None:
+        self.workspace = Path(workspace).resolve()
+        self.config = config or SandboxConfig()
+        if not self.workspace.is_dir():
+            raise SandboxUnavailable(f"workspace {self.workspace} is not a directory")
+        self._client = client or docker_client()
+        if not image_exists(self._client, self.config.image):
+            raise SandboxUnavailable(
+                f"the sandbox image {self.config.image} is missing: build it with `autogpt sandbox build`"
+            )
+        owner = self.workspace.stat()
+        self.user = self.config.user or f"{owner.st_uid}:{owner.st_gid}"
+        remove_orphans(self._client)
+        self.container = self._client.containers.run(self.config.image, **self._run_options())
+        self._cgroup_events = _memory_events_file(self.container.id)
+        _LIVE.add(self)
+        _install_exit_hooks()
+
+    def _run_options(self) -> dict[str, Any]:
+        from docker.types import Ulimit
+
+        c, mb = self.config, 1024 * 1024
+        return dict(
+            command=["python3", "-c", REAPER], detach=True, user=self.user, working_dir=MOUNT,
+            network_mode="bridge" if c.network else "none", hostname="sandbox",
+            mem_limit=c.memory_mb * mb, memswap_limit=c.memory_mb * mb, nano_cpus=int(c.cpus * 1e9),
+            pids_limit=c.pids, read_only=True, tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"},
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            volumes={str(self.workspace): {"bind": MOUNT, "mode": "rw"}},
+            # data = heap + private mmaps: a large malloc fails at once (MemoryError) instead of paging
+            # its way to the cgroup's OOM kill.
+            ulimits=[Ulimit(name="data", soft=c.memory_mb * mb, hard=c.memory_mb * mb),
+                     Ulimit(name="cpu", soft=c.cpu_seconds, hard=c.cpu_seconds),
+                     Ulimit(name="nofile", soft=c.open_files, hard=c.open_files),
+                     Ulimit(name="fsize", soft=c.file_size_mb * mb, hard=c.file_size_mb * mb),
+                     Ulimit(name="core", soft=0, hard=0)],
+            labels={LABEL: "1", f"{LABEL}.pid": str(os.getpid()), f"{LABEL}.host": socket.gethostname()},
+        )
+
+    def exec(self, command: list[str], *, timeout_s: float | None = None) -> ExecResult:
+        timeout = timeout_s or self.config.timeout_s
+        api = self._client.api
+        env = {"HOME": MOUNT, "LANG": "C.UTF-8", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONUNBUFFERED": "1"}
+        started = time.monotonic()
+        exec_id = api.exec_create(self.container.id, ["/bin/sh", "-c", WRAPPER, "sandbox", *command],
+                                  user=self.user, workdir=MOUNT, environment=env)["Id"]
+        ooms_before = _oom_kills(self._cgroup_events)
+        capture = OutputCapture(self.config.output_bytes)
+        stream = api.exec_start(exec_id, socket=True)
+        raw = getattr(stream, "_sock", stream)
+        try:
+            timed_out = _pump(raw, capture, started + timeout)
+        finally:
+            # Close the connection itself (SocketIO.close leaves it open) so the daemon stops copying output.
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)
+            raw.close(), stream.close()
+        if timed_out or capture.flooded:
+            self._kill_calls()
+        exit_code = _exit_code(api, exec_id)
+        failure = _failure(exit_code, timed_out, capture, _oom_kills(self._cgroup_events) > ooms_before)
+        return ExecResult(
+            exit_code=exit_code, stdout=capture.text(1), stderr=capture.text(STDERR),
+            timed_out=timed_out, truncated=capture.truncated, duration_s=round(time.monotonic() - started, 4),
+            backend=self.backend, failure=failure,
+        )
+
+    def _kill_calls(self) -> None:
+        """Kill what the calls started (every process of the user but PID 1); the container lives on."""
+        api = self._client.api
+        kill_id = api.exec_create(self.container.id, ["/bin/sh", "-c", "kill -9 -1"], user=self.user)["Id"]
+        api.exec_start(kill_id, detach=True)
+        _exit_code(api, kill_id)
+
+    def close(self) -> None:
+        container, self.container = getattr(self, "container", None), None
+        _LIVE.discard(self)
+        if container is not None:
+            with contextlib.suppress(Exception):  # already gone, or the daemon went away
+                container.remove(force=True)
+
+    def __enter__(self) -> DockerSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _pump(sock: socket.socket, capture: OutputCapture, deadline: float) -> bool:
+    """Demultiplex Docker's stream (8-byte frame headers) into the capture. True when the deadline passed."""
+    buffer = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        readable, _, _ = select.select([sock], [], [], remaining)
+        if not readable:
+            return True
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return False
+        buffer += chunk
+        while len(buffer) >= 8:
+            kind, size = struct.unpack(">BxxxL", buffer[:8])
+            if len(buffer) < 8 + size:
+                break
+            if capture.add(STDERR if kind == 2 else 1, buffer[8:8 + size]):
+                return False
+            buffer = buffer[8 + size:]
+
+
+def _exit_code(api: Any, exec_id: str) -> int:
+    for _ in range(100):
+        info = api.exec_inspect(exec_id)
+        if not info["Running"] and info["ExitCode"] is not None:
+            return int(info["ExitCode"])
+        time.sleep(0.01)
+    return 128 + signal.SIGKILL
+
+
+def _failure(exit_code: int, timed_out: bool, capture: OutputCapture, oom: bool) -> FailureReason | None:
+    if timed_out:
+        return "timeout"
+    if capture.flooded:
+        return "output_limit"
+    if oom or (exit_code != 0 and "MemoryError" in capture.text(STDERR)[-2000:]):
+        return "memory"
+    if exit_code == 128 + signal.SIGKILL:
+        return "killed"
+    return None
+
+
+def _memory_events_file(container_id: str) -> Path | None:
+    """The host file that counts OOM kills in the container's memory cgroup, where it can be read."""
+    for candidate in (f"/sys/fs/cgroup/memory/docker/{container_id}/memory.oom_control",
+                      f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.events",
+                      f"/sys/fs/cgroup/docker/{container_id}/memory.events"):
+        if os.path.exists(candidate):
+            return Path(candidate)
+    return None
+
+
+def _oom_kills(path: Path | None) -> int:
+    if path is None:
+        return 0
+    with contextlib.suppress(OSError, ValueError):
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    return 0
+
+
+def remove_orphans(client: docker.DockerClient) -> None:
+    """Remove sandbox containers whose agent process on this host is gone (it was SIGKILLed)."""
+    host = socket.gethostname()
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}.host={host}"}):
+        pid = int(container.labels.get(f"{LABEL}.pid", "0"))
+        if pid and not _alive(pid):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_all() -> None:
+    for sandbox in list(_LIVE):
+        sandbox.close()
+
+
+def _install_exit_hooks() -> None:
+    """Remove live containers at exit; turn SIGTERM into a normal exit so that atexit runs."""
+    global _hooks_installed
+    with _HOOKS_LOCK:
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+        atexit.register(close_all)
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -1,0 +1,169 @@
+"""The in-process backend on the real default model (SmolLM2-135M): the fast engine computes what
+transformers computes, constrained output always parses, and KV-cache reuse (in memory and across
+processes) never changes what greedy decoding produces."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import pytest
+from pydantic import BaseModel, Field, TypeAdapter
+
+from agent.llm.base import ChatMessage, DecodingParams
+from agent.llm.prompt_store import PromptKVStore
+
+pytestmark = pytest.mark.real_model
+
+
+class City(BaseModel):
+    name: Annotated[str, Field(max_length=40)]
+    country: Literal["France", "Germany", "Italy", "Spain"]
+    population_millions: int
+
+
+class Shopping(BaseModel):
+    items: Annotated[list[Annotated[str, Field(max_length=20)]], Field(min_length=1, max_length=3)]
+    urgent: bool
+
+
+class RunPython(BaseModel):
+    thought: Annotated[str, Field(max_length=80)]
+    tool: Literal["run_python"]
+    args: dict[Literal["code"], Annotated[str, Field(max_length=60)]]
+
+
+class Finish(BaseModel):
+    thought: Annotated[str, Field(max_length=80)]
+    tool: Literal["finish"]
+    args: dict[Literal["answer"], Annotated[str, Field(max_length=40)]]
+
+
+Action = RunPython | Finish
+SYSTEM = ChatMessage("system", "You are a careful assistant. Reply with JSON only.")
+CASES: list[tuple[str, Any]] = [
+    ("Tell me about the capital of France.", City),
+    ("I need milk and eggs today.", Shopping),
+    ("What is 17 * 23? Compute it.", Action),
+    ("Say hello, then finish.", Action),
+]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from agent.llm.transformers_backend import TransformersChatModel
+
+    m = TransformersChatModel("default")
+    m._prompt_store = PromptKVStore(tmp_path_factory.mktemp("kv") / "prompt.safetensors")
+    return m
+
+
+def ask(text: str) -> list[ChatMessage]:
+    return [SYSTEM, ChatMessage("user", text)]
+
+
+def test_default_model_loads_into_the_fast_engine_from_the_weight_cache(model: Any) -> None:
+    from agent.llm.llama_engine import LlamaEngine
+    from agent.llm.loading import _cached_or_convert, resolve_model
+
+    directory, gguf = _cached_or_convert(resolve_model())
+    assert gguf is None and (directory / "complete").is_file()
+    assert "quantization_config" not in json.loads((directory / "config.json").read_text())
+    assert isinstance(model.engine, LlamaEngine)
+    assert model.load_seconds < 15
+
+
+def test_fast_engine_computes_the_same_logits_as_transformers(model: Any) -> None:
+    import torch
+
+    from agent.llm.loading import load_model_and_tokenizer, resolve_model
+
+    hf, _ = load_model_and_tokenizer(resolve_model(), "cpu", torch.float32)
+    ids = model._encode(ask("Name three colours."))
+    with torch.inference_mode():
+        expected = hf(input_ids=torch.tensor([ids])).logits[0, -1]
+        whole = model.engine.forward(ids, 0)[0]
+        model.engine.forward(ids[:5], 0)
+        in_two_parts = model.engine.forward(ids[5:], 5)[0]  # prefix from the cache, like a reused prompt
+    model.reset_cache()  # the engine's cache no longer matches what the model object believes it holds
+    assert torch.allclose(whole, expected, atol=1e-3)
+    assert torch.allclose(in_two_parts, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize(("prompt", "shape"), CASES)
+def test_constrained_output_always_parses(model: Any, prompt: str, shape: Any) -> None:
+    schema = TypeAdapter(shape).json_schema()
+    pieces: list[str] = []
+    g = model.generate(ask(prompt), json_schema=schema, params=DecodingParams(max_new_tokens=160),
+                       on_text=pieces.append)
+    assert g.finished, g.text
+    TypeAdapter(shape).validate_json(g.text)
+    assert "".join(pieces) == g.text
+
+
+def test_kv_reuse_gives_the_same_greedy_output_as_a_cold_cache(model: Any) -> None:
+    first = model.generate(ask("Give me one tip for writing tests."), params=DecodingParams(max_new_tokens=24))
+    history = ask("Give me one tip for writing tests.") + [
+        ChatMessage("assistant", first.text), ChatMessage("user", "And one more?")]
+    warm = model.generate(history, params=DecodingParams(max_new_tokens=24))
+    model.reset_cache()
+    cold = model.generate(history, params=DecodingParams(max_new_tokens=24))
+    assert cold.prefilled_tokens == cold.tokens_in
+    assert warm.prefilled_tokens < warm.tokens_in // 2
+    assert warm.text == cold.text
+
+
+def test_own_reply_in_history_is_not_prefilled_again(model: Any) -> None:
+    """The reply comes back as the ids generated (not re-tokenized text), so only the new turn prefills."""
+    schema = TypeAdapter(Action).json_schema()
+    step = model.generate(ask("What is 2 + 2? Compute it."), json_schema=schema,
+                          params=DecodingParams(max_new_tokens=120))
+    cached = len(model._cached_ids)
+    history = ask("What is 2 + 2? Compute it.") + [ChatMessage("assistant", step.text),
+                                                   ChatMessage("user", "Observation: 4")]
+    follow = model.generate(history, json_schema=schema, params=DecodingParams(max_new_tokens=120))
+    assert follow.prefilled_tokens == follow.tokens_in - cached
+
+
+def test_cache_is_invalidated_where_the_prefix_changes(model: Any) -> None:
+    base = [SYSTEM, ChatMessage("user", "Summary of earlier steps: none."), ChatMessage("assistant", "ok"),
+            ChatMessage("user", "List two fruits.")]
+    model.generate(base, params=DecodingParams(max_new_tokens=8))
+    compacted = [SYSTEM, ChatMessage("user", "Summary of earlier steps: read data.csv (ok)."),
+                 ChatMessage("user", "List two fruits.")]
+    warm = model.generate(compacted, params=DecodingParams(max_new_tokens=16))
+    unchanged = len(model._encode([SYSTEM]))  # at most the system turn survives the change
+    assert warm.tokens_in - unchanged <= warm.prefilled_tokens < warm.tokens_in
+    other_system = [ChatMessage("system", "You answer in French.")] + compacted[1:]
+    changed = model.generate(other_system, params=DecodingParams(max_new_tokens=16))
+    assert changed.prefilled_tokens >= changed.tokens_in - 4  # only "<|im_start|>system\n" can match
+    model.reset_cache()
+    assert model.generate(compacted, params=DecodingParams(max_new_tokens=16)).text == warm.text
+    assert model.generate(other_system, params=DecodingParams(max_new_tokens=16)).text == changed.text
+
+
+def test_sampling_with_a_seed_is_reproducible(model: Any) -> None:
+    params = DecodingParams(max_new_tokens=20, temperature=0.9, top_p=0.95, seed=7)
+    messages = ask("Invent a name for a cat.")
+    first = model.generate(messages, params=params)
+    again = model.generate(messages, params=params)  # this one reuses the cache
+    model.reset_cache()
+    cold = model.generate(messages, params=params)
+    assert first.text == again.text == cold.text
+
+
+def test_a_new_process_starts_from_the_stored_prompt_prefill(model: Any, tmp_path: Any) -> None:
+    from agent.llm.transformers_backend import TransformersChatModel
+
+    store = PromptKVStore(tmp_path / "prompt.safetensors")
+    messages = [ChatMessage("system", "You are Auto-GPT. Tools: run_python(code), read_file(path), "
+                                      "finish(answer). Reply with one JSON object per step."),
+                ChatMessage("user", "What is 6 * 7?")]
+    model._prompt_store, model._fresh_process = store, True
+    model.reset_cache()
+    reference = model.generate(messages, params=DecodingParams(max_new_tokens=16))
+    assert store.path.is_file() and reference.prefilled_tokens == reference.tokens_in
+    restarted = TransformersChatModel("default")  # stands in for the next process
+    restarted._prompt_store = store
+    again = restarted.generate(messages, params=DecodingParams(max_new_tokens=16))
+    assert again.prefilled_tokens == 1 and again.text == reference.text

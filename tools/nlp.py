@@ -1,0 +1,254 @@
+"""NLP tools for the agent: sentiment, zero-shot topic, entities, and training / using a classifier.
+
+Texts come either inline (`texts`) or from a workspace file (`input_path`: .txt one text per line, or
+.csv / .jsonl with a `column`, "text" by default). With `output_path` the results are written back as a
+workspace file (.csv, .jsonl, or .txt with one label per line) and the observation stays short.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from tools import nlp_tasks
+from tools.base import ToolContext, ToolError, tool
+from tools.files import resolve_in_workspace
+
+MAX_TEXTS = 10_000
+SHOWN = 20  # results listed in an observation; the rest are counted (and written to output_path)
+SNIPPET = 80
+
+
+# -- reading and writing workspace files ------------------------------------------------------------
+
+
+def gather_texts(ctx: ToolContext, texts: list[str] | None, input_path: str,
+                 column: str) -> tuple[list[str], list[dict[str, Any]] | None]:
+    """The texts to work on, and the input rows when they came from a .csv / .jsonl file."""
+    if texts and input_path:
+        raise ToolError("give either texts or input_path, not both")
+    if input_path:
+        return read_texts(resolve_in_workspace(ctx.workspace, input_path), column)
+    if not texts:
+        raise ToolError("no texts given: pass texts (a list of strings) or input_path (a workspace file)")
+    return _limit(list(texts)), None
+
+
+def read_texts(path: Path, column: str = "text") -> tuple[list[str], list[dict[str, Any]] | None]:
+    if not path.is_file():
+        raise ToolError(f"no such file: {path.name}")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".jsonl", ".ndjson"):
+        rows = _read_table(path)
+        if rows and column not in rows[0]:
+            raise ToolError(f"column {column!r} is not in {path.name}; its columns are: {', '.join(rows[0])}")
+        rows = [r for r in rows if str(r.get(column) or "").strip()]
+        return _limit([str(r[column]) for r in rows]), rows[:MAX_TEXTS]
+    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    return _limit([line for line in lines if line]), None
+
+
+def _read_table(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix.lower() == ".csv":
+        return [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    try:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise ToolError(f"{path.name} is not valid JSONL: {exc}") from None
+    if not all(isinstance(r, dict) for r in rows):
+        raise ToolError(f"{path.name}: every line must be a JSON object")
+    return rows
+
+
+def _limit(texts: list[str]) -> list[str]:
+    if len(texts) > MAX_TEXTS:
+        raise ToolError(f"{len(texts)} texts is more than the {MAX_TEXTS} one call handles; split the file")
+    return texts
+
+
+def write_results(ctx: ToolContext, output_path: str, texts: list[str], rows: list[dict[str, Any]] | None,
+                  results: list[dict[str, Any]]) -> str:
+    """Write one result per text next to its input row; the format follows the output file's suffix."""
+    target = resolve_in_workspace(ctx.workspace, output_path)
+    if target.is_dir():
+        raise ToolError(f"{output_path} is a directory")
+    base = rows if rows is not None else [{"text": t} for t in texts]
+    merged = [{**row, **result} for row, result in zip(base, results, strict=True)]
+    suffix = target.suffix.lower()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in (".jsonl", ".ndjson"):
+        target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged), encoding="utf-8")
+    elif suffix == ".csv":
+        columns = list(dict.fromkeys(key for r in merged for key in r))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in r.items()} for r in merged)
+        target.write_text(buffer.getvalue(), encoding="utf-8")
+    elif suffix == ".txt":
+        target.write_text("".join(f"{_cell(r.get('label', r.get('entities')))}\n" for r in results),
+                          encoding="utf-8")
+    else:
+        raise ToolError(f"output_path must end in .csv, .jsonl or .txt, not {suffix or '(nothing)'}")
+    return output_path
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
+
+
+def observation(texts: list[str], results: list[dict[str, Any]], written: str | None) -> str:
+    """Compact JSON: label counts, the first SHOWN results, and where the full results were written."""
+    summary: dict[str, Any] = {"count": len(results)}
+    labels = [r["label"] for r in results if "label" in r]
+    if labels:
+        summary["label_counts"] = {name: labels.count(name) for name in sorted(set(labels))}
+    shown = []
+    for i, (text, result) in enumerate(zip(texts[:SHOWN], results[:SHOWN], strict=True)):
+        brief = {k: v for k, v in result.items() if k != "scores"}
+        shown.append({"i": i, "text": text if len(text) <= SNIPPET else text[:SNIPPET] + "...", **brief})
+    summary["results"] = shown
+    if len(results) > SHOWN:
+        summary["not_shown"] = len(results) - SHOWN
+    if written:
+        summary["written_to"] = written
+    return json.dumps(summary, ensure_ascii=False)
+
+
+def _run(ctx: ToolContext, texts: list[str], rows: list[dict[str, Any]] | None,
+         results: list[dict[str, Any]], output_path: str) -> str:
+    written = write_results(ctx, output_path, texts, rows, results) if output_path else None
+    return observation(texts, results, written)
+
+
+def _task(call: Any, *args: Any) -> Any:
+    """Run a task, turning its input errors and missing models into errors the model can act on."""
+    try:
+        return call(*args)
+    except nlp_tasks.TaskError as exc:
+        raise ToolError(str(exc)) from None
+
+
+# -- the tools ----------------------------------------------------------------------------------------
+
+
+@tool()
+def classify_sentiment(ctx: ToolContext, texts: list[str] | None = None, input_path: str = "",
+                       output_path: str = "", column: str = "text") -> str:
+    """Label each text positive or negative, with a score (probability).
+
+    Args:
+        texts: the texts to label (or use input_path)
+        input_path: workspace file with the texts: .txt one per line, or .csv/.jsonl
+        output_path: optional workspace file (.csv, .jsonl or .txt) to write the labels to
+        column: the text column in a .csv/.jsonl input
+    """
+    items, rows = gather_texts(ctx, texts, input_path, column)
+    labels = _task(nlp_tasks.classify_sentiment, items)
+    return _run(ctx, items, rows, [label.as_dict() for label in labels], output_path)
+
+
+@tool()
+def classify_topic(ctx: ToolContext, labels: list[str], texts: list[str] | None = None, input_path: str = "",
+                   output_path: str = "", column: str = "text") -> str:
+    """Give each text the best-fitting of your labels (zero-shot), with a score.
+
+    Args:
+        labels: the labels to choose from, e.g. ["sports", "business", "politics"]
+        texts: the texts to label (or use input_path)
+        input_path: workspace file with the texts: .txt one per line, or .csv/.jsonl
+        output_path: optional workspace file (.csv, .jsonl or .txt) to write the labels to
+        column: the text column in a .csv/.jsonl input
+    """
+    items, rows = gather_texts(ctx, texts, input_path, column)
+    results = _task(nlp_tasks.classify_topic, items, labels)
+    return _run(ctx, items, rows, [label.as_dict() for label in results], output_path)
+
+
+@tool()
+def extract_entities(ctx: ToolContext, text: str = "", types: list[str] | None = None, input_path: str = "",
+                     output_path: str = "", column: str = "text") -> str:
+    """Find people, organizations, locations and dates in text, with character offsets [start, end).
+
+    Args:
+        text: the text to search (or use input_path)
+        types: which of person, organization, location, date to keep (default: all)
+        input_path: workspace file with texts: .txt one per line, or .csv/.jsonl
+        output_path: optional workspace file (.csv, .jsonl or .txt) to write the entities to
+        column: the text column in a .csv/.jsonl input
+    """
+    items, rows = gather_texts(ctx, [text] if text else None, input_path, column)
+    found = _task(nlp_tasks.extract_entities, items, types)
+    results = [{"entities": [e.as_dict() for e in spans]} for spans in found]
+    if not input_path and not output_path:
+        return json.dumps(results[0], ensure_ascii=False)
+    return _run(ctx, items, rows, results, output_path)
+
+
+@tool(side_effects=True)
+def train_classifier(ctx: ToolContext, data_path: str, text_column: str = "text", label_column: str = "label",
+                     kind: str = "embedding", out_dir: str = "", num_layers: int = 2, hidden_size: int = 128,
+                     num_heads: int = 4, epochs: int = 0) -> str:
+    """Train a text classifier on a labeled .csv/.jsonl; reports held-out accuracy and macro-F1 and saves it.
+
+    Args:
+        data_path: workspace .csv or .jsonl file with a text column and a label column
+        text_column: name of the text column
+        label_column: name of the label column
+        kind: "embedding" (fast, few examples) or "transformer" (small encoder trained from scratch)
+        out_dir: workspace folder to save the model in (default: classifiers/<data file name>)
+        num_layers: transformer only: encoder layers
+        hidden_size: transformer only: hidden size, a multiple of num_heads
+        num_heads: transformer only: attention heads
+        epochs: training epochs (0 picks a default)
+    """
+    from tools.text_classifier import DataError, TrainConfig
+    from tools.text_classifier import train_classifier as train
+
+    data = resolve_in_workspace(ctx.workspace, data_path)
+    if not data.is_file():
+        raise ToolError(f"no such file: {data_path}")
+    out_rel = out_dir or f"classifiers/{data.stem}"
+    target = resolve_in_workspace(ctx.workspace, out_rel)
+    config = TrainConfig(kind=kind, num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
+                         epochs=epochs)
+    try:
+        report = train(data, text_column, label_column, target, config)
+    except DataError as exc:
+        raise ToolError(str(exc)) from None
+    return json.dumps({"model_path": out_rel, "kind": report.kind, "labels": report.labels,
+                       "train_size": report.train_size, "test_size": report.test_size,
+                       "accuracy": report.accuracy, "macro_f1": report.macro_f1, "seconds": report.seconds})
+
+
+@tool()
+def classify_with(ctx: ToolContext, model_path: str, texts: list[str] | None = None, input_path: str = "",
+                  output_path: str = "", column: str = "text") -> str:
+    """Label texts with a classifier made by train_classifier.
+
+    Args:
+        model_path: the workspace folder train_classifier saved the model in
+        texts: the texts to label (or use input_path)
+        input_path: workspace file with the texts: .txt one per line, or .csv/.jsonl
+        output_path: optional workspace file (.csv, .jsonl or .txt) to write the labels to
+        column: the text column in a .csv/.jsonl input
+    """
+    from tools.text_classifier import DataError, load_classifier
+
+    folder = resolve_in_workspace(ctx.workspace, model_path)
+    try:
+        classifier = load_classifier(folder)
+    except DataError as exc:
+        raise ToolError(str(exc)) from None
+    items, rows = gather_texts(ctx, texts, input_path, column)
+    if any(not t.strip() for t in items):
+        raise ToolError("every text must have some words in it")
+    results = [{"label": label, "score": score} for label, score in classifier.predict(items)]
+    return _run(ctx, items, rows, results, output_path)
+
+
+NLP_TOOLS = [classify_sentiment, classify_topic, extract_entities, train_classifier, classify_with]
