@@ -16,6 +16,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -154,6 +156,7 @@ class TaskResult:
     seconds: float
     answer: str
     run_id: str = ""
+    model: str = ""  # the model's name as the run reported it
     error: str = ""
     check_exit: int | None = None
     check_output: str = ""
@@ -203,7 +206,7 @@ def run_one(task: SuiteTask, settings: BenchSettings, run_task: RunTask) -> Task
         passed = check.passed and outcome.status not in (CRASHED, TIMED_OUT)
         return TaskResult(task.id, passed, outcome.status, outcome.steps, outcome.tokens_in,
                           outcome.tokens_out, round(outcome.seconds, 2), outcome.answer, outcome.run_id,
-                          outcome.error, check.exit_code, check.output,
+                          outcome.model, outcome.error, check.exit_code, check.output,
                           str(workspace) if settings.keep_workspaces else "")
     finally:
         if not settings.keep_workspaces:
@@ -218,23 +221,27 @@ def _slug(text: str) -> str:
 
 
 def cli_command(task: SuiteTask, workspace: Path, settings: BenchSettings) -> list[str]:
-    command = [sys.executable, "-m", "agent.cli", "run", task.goal, "--workspace", str(workspace),
+    command = [sys.executable, "-m", "agent.cli", "run", "--workspace", str(workspace),
                "--model", settings.model, "--max-steps", str(task.max_steps), "--sandbox", settings.sandbox,
-               "--max-seconds", f"{settings.task_seconds:g}", "--json"]
+               "--max-seconds", f"{settings.task_seconds:g}", "--json", *settings.extra_args]
     if settings.runs_dir is not None:
         command += ["--runs-dir", str(settings.runs_dir)]
-    return command + list(settings.extra_args)
+    return [*command, "--", task.goal]  # after `--`, a goal that starts with "-" is not taken for an option
 
 
 def run_agent_cli(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
     """The real `RunTask`: one `autogpt run --json` process per task, sharing nothing but model files."""
     limit = settings.task_seconds + settings.load_seconds
+    started = time.monotonic()
     try:
         code, stdout, stderr = _run_process(cli_command(task, workspace, settings), cwd=PROJECT_ROOT,
                                             env=dict(os.environ), timeout=limit)
     except subprocess.TimeoutExpired:
         return RunOutcome(TIMED_OUT, seconds=limit, error=f"the run took longer than {limit:g} s")
-    return parse_run_output(code, stdout, stderr)
+    outcome = parse_run_output(code, stdout, stderr)
+    if outcome.status == CRASHED:  # no run result to take the time from: the process's own time
+        outcome = replace(outcome, seconds=time.monotonic() - started)
+    return outcome
 
 
 def parse_run_output(code: int, stdout: str, stderr: str) -> RunOutcome:
@@ -271,6 +278,8 @@ def _run_process(command: list[str], cwd: Path, env: dict[str, str], timeout: fl
     process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, text=True,
                                errors="replace", start_new_session=True)
+    with _live_lock:
+        _live.add(process)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -279,7 +288,22 @@ def _run_process(command: list[str], cwd: Path, env: dict[str, str], timeout: fl
         raise
     finally:
         _kill_group(process)  # a finished process may have left children behind (a sandboxed program)
+        with _live_lock:
+            _live.discard(process)
     return process.returncode, stdout, stderr or ""
+
+
+# Runs and checks in flight. Each is in its own session (so Ctrl-C does not reach it), hence this list to
+# stop them when the bench is interrupted.
+_live_lock = threading.Lock()
+_live: set[subprocess.Popen] = set()
+
+
+def stop_live_processes() -> None:
+    with _live_lock:
+        processes = list(_live)
+    for process in processes:
+        _kill_group(process)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -322,11 +346,14 @@ class BenchReport(BaseModel):
     """What `autogpt bench --out` writes: the settings, every task's result, and the totals."""
 
     suite: str
-    model: str
+    model: str  # as given (--model)
+    model_names: list[str]  # the names the runs reported, e.g. SmolLM2-135M-Instruct for "default"
     sandbox: str
     workers: int
     started: str
     wall_seconds: float
+    planned: int  # tasks selected; `tasks` has fewer while the bench runs or after it was interrupted
+    complete: bool
     totals: Totals
     tasks: list[TaskResult]
 
@@ -347,23 +374,39 @@ class Bench:
             settings = replace(settings, runs_dir=settings.runs_dir.resolve())
         run_task = self.run_task or run_agent_cli
         results: dict[str, TaskResult] = {}
-        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.workers))
+        try:
             futures = [pool.submit(run_one, task, settings, run_task) for task in tasks]
             for future in as_completed(futures):
                 result = future.result()
                 results[result.id] = result
                 if self.on_result is not None:
                     self.on_result(result)
+        except BaseException:  # Ctrl-C above all: start nothing more, stop what is running
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_live_processes()
+            raise
+        pool.shutdown()
         return [results[task.id] for task in tasks]
 
 
 def run_suite(tasks: list[SuiteTask], bench: Bench, suite: str = "") -> BenchReport:
     started = datetime.now(UTC)
-    results = bench.run(tasks)
-    return BenchReport(suite=suite, model=bench.settings.model, sandbox=bench.settings.sandbox,
+    return make_report(bench.run(tasks), tasks, bench, suite, started)
+
+
+def make_report(results: list[TaskResult], tasks: list[SuiteTask], bench: Bench, suite: str,
+                started: datetime) -> BenchReport:
+    """A report of `results` (all of `tasks`, or those done so far), in suite order."""
+    order = {task.id: i for i, task in enumerate(tasks)}
+    results = sorted(results, key=lambda r: order[r.id])
+    return BenchReport(suite=suite, model=bench.settings.model,
+                       model_names=sorted({r.model for r in results if r.model}),
+                       sandbox=bench.settings.sandbox,
                        workers=bench.workers, started=started.isoformat(timespec="seconds"),
                        wall_seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
-                       totals=totals(results), tasks=results)
+                       planned=len(tasks), complete=len(results) == len(tasks), totals=totals(results),
+                       tasks=results)
 
 
 def report_json(report: BenchReport) -> str:

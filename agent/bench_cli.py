@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +21,8 @@ from agent.bench import (
     SuiteTask,
     TaskResult,
     load_suite,
+    make_report,
     report_json,
-    run_suite,
 )
 
 
@@ -51,21 +52,39 @@ def bench_command(
     settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=("--unsafe-local",) if unsafe_local else ())
+    finished: list[TaskResult] = []
+    started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console) as progress:
         bar = progress.add_task("", total=len(tasks))
 
         def show(result: TaskResult) -> None:
+            finished.append(result)
             progress.console.print(_result_line(result))
             progress.update(bar, advance=1, description=f"last: {result.id}")
+            if out is not None:  # the file always holds what was measured so far
+                _write(out, make_report(finished, tasks, bench, str(suite), started))
 
-        report = run_suite(tasks, Bench(settings, workers=workers, on_result=show), suite=str(suite))
+        bench = Bench(settings, workers=workers, on_result=show)
+        try:
+            report = make_report(bench.run(tasks), tasks, bench, str(suite), started)
+        except KeyboardInterrupt:
+            report = make_report(finished, tasks, bench, str(suite), started)
     console.print(report_table(report))
     console.print(_totals_line(report))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report_json(report), encoding="utf-8")
+        _write(out, report)
         console.print(f"[dim]report written to {out}[/]")
+    if not report.complete:
+        console.print(f"[yellow]interrupted[/]: {len(report.tasks)} of {report.planned} tasks ran")
+        raise typer.Exit(130)
+
+
+def _write(out: Path, report: BenchReport) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(out.name + ".partial")
+    temporary.write_text(report_json(report), encoding="utf-8")
+    temporary.replace(out)
 
 
 def select_tasks(tasks: list[SuiteTask], only: str, limit: int) -> list[SuiteTask]:
@@ -79,7 +98,7 @@ def report_table(report: BenchReport) -> Table:
     table = Table(title=f"{report.suite}  ·  model {report.model}  ·  sandbox {report.sandbox}")
     for name, justify in [("task", "left"), ("pass", "center"), ("status", "left"), ("steps", "right"),
                           ("tokens in/out", "right"), ("seconds", "right"), ("answer", "left")]:
-        table.add_column(name, justify=justify, overflow="fold" if name == "answer" else "ellipsis")
+        table.add_column(name, justify=justify, overflow="fold" if name in ("task", "answer") else "ellipsis")
     for r in report.tasks:
         answer = (r.answer or r.error).replace("\n", " ")
         table.add_row(escape(r.id), "[green]✓[/]" if r.passed else "[red]✗[/]", r.status, str(r.steps),

@@ -13,13 +13,21 @@ from rich.console import Console
 from agent.config import AgentConfig, Budget, SandboxKind
 from agent.errors import SetupError
 from agent.llm.base import ModelSetupError
+from agent.bench_cli import bench_command
 from agent.render import render_event
 from agent.runs_cli import runs_app
 from agent.store import RunStore
+from sandbox.cli import sandbox_app
+from sandbox.factory import unavailable_reason
+from tools.nlp_cli import classify_app, train_classifier_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Auto-GPT: a local-first autonomous task runner.")
 app.add_typer(runs_app, name="runs")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(classify_app, name="classify")
+app.command("train-classifier")(train_classifier_command)
+app.command("bench")(bench_command)
 
 RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="where runs are recorded "
                                               "(default $AUTOGPT_HOME/runs)")]
@@ -57,6 +65,8 @@ def run(
                                                             max_seconds=max_seconds),
                          plan=plan, shell=shell, sandbox=_sandbox_kind(sandbox))
     config.sandbox_config.unsafe_local = unsafe_local
+    if (problem := unavailable_reason(config.sandbox, config.sandbox_config)) is not None:
+        _fail(problem)
     console = Console(stderr=json_output)
     agent = _build_agent(config, model, device, dtype, runs_dir, console)
     _drive(console, agent.stream(goal), agent, json_output, verbose)

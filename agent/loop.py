@@ -23,6 +23,7 @@ from agent.store import RunStore, RunWriter, new_run_id
 from agent.strategy import Strategy
 from prompts import render
 from sandbox.base import Sandbox
+from sandbox.factory import sandbox_factory as default_sandbox_factory
 from tools.base import ToolContext, ToolError, ToolRegistry
 from tools.registry import FINISH, default_tools
 
@@ -76,7 +77,8 @@ class Agent:
         self.config = config or AgentConfig()
         self.tools = tools or default_tools(shell=self.config.shell)
         self.store = store or RunStore()
-        self.sandbox_factory = sandbox_factory
+        self.sandbox_factory = sandbox_factory or default_sandbox_factory(
+            self.config.sandbox, self.config.workspace.resolve(), self.config.sandbox_config)
         self.approver = approver
         self.on_text = on_text
         self.result: RunResult | None = None
@@ -168,12 +170,15 @@ class Agent:
                 on_text=self.on_text)
             try:
                 action = parse_action(generation.text, self.tools)
-                if _key(action) in run.strategy.forbidden:
-                    raise InvalidAction(f"{action.tool} with these arguments was already tried; choose another")
             except InvalidAction as exc:
                 yield self._emit(run, ErrorEvent(step, "invalid_output", str(exc), generation.tokens_in,
                                                  generation.tokens_out))
                 run.strategy = run.strategy.after("invalid_output", str(exc))
+                self._check_budget(run)
+                continue
+            if _key(action) in run.strategy.forbidden:
+                yield from self._strike(run, step, f"{action.tool} with these arguments was already tried",
+                                        generation.tokens_in, generation.tokens_out)
                 self._check_budget(run)
                 continue
             return ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
@@ -207,16 +212,22 @@ class Agent:
         outcome = (_key(chosen), observation.output)
         run.outcomes[outcome] += 1
         if run.outcomes[outcome] > 1:
-            run.loop_strikes += 1
             detail = f"{chosen.tool} {_key(chosen)[len(chosen.tool):][:80]}"
-            yield self._emit(run, ErrorEvent(chosen.step, "repeated_action", f"repeated: {detail}"))
-            if run.loop_strikes > self.config.loop_strikes:
-                raise RunFailed("stuck in a loop: the same action kept giving the same result")
-            run.strategy = run.strategy.after("repeated_action", detail, forbid=_key(chosen))
+            yield from self._strike(run, chosen.step, f"repeated with the same result: {detail}",
+                                    forbid=_key(chosen))
         elif not observation.ok:
             run.strategy = run.strategy.after("tool_failed")
         else:
             run.strategy = run.strategy.after("ok")
+
+    def _strike(self, run: _Run, step: int, message: str, tokens_in: int = 0, tokens_out: int = 0,
+                forbid: str | None = None) -> Iterator[Event]:
+        """A repeat: recorded, and the run fails once repeats outlast the strategy changes."""
+        run.loop_strikes += 1
+        yield self._emit(run, ErrorEvent(step, "repeated_action", message, tokens_in, tokens_out))
+        if run.loop_strikes > self.config.loop_strikes:
+            raise RunFailed("stuck in a loop: the same action kept coming back after a change of strategy")
+        run.strategy = run.strategy.after("repeated_action", message, forbid=forbid)
 
     def _check_budget(self, run: _Run) -> None:
         budget, state = self.config.budget, run.state

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agent.llm.base import ChatMessage, DecodingParams, Generation
@@ -56,3 +59,45 @@ def act(tool: str, thought: str = "", plan_step: int | None = None, **args: Any)
         reply["plan_step"] = plan_step
     reply.update(tool=tool, args=args)
     return reply
+
+
+# -- a scripted model for end-to-end CLI tests ---------------------------------------------------------
+
+SCRIPTED_MODEL_ENV = "AUTOGPT_SCRIPTED_MODEL"
+_DEFAULT_PARAMS = DecodingParams()
+
+
+@dataclass
+class PacedScriptedModel(ScriptedModel):
+    """A ScriptedModel that waits before some replies, like a real model thinking (a kill can land there)."""
+
+    delays: dict[int, float] = field(default_factory=dict)  # reply index -> seconds to wait first
+
+    def generate(self, messages: list[ChatMessage], *, json_schema: dict[str, Any] | None = None,
+                 params: DecodingParams = _DEFAULT_PARAMS,
+                 on_text: Callable[[str], None] | None = None) -> Generation:
+        time.sleep(self.delays.get(len(self.calls), 0.0))
+        return super().generate(messages, json_schema=json_schema, params=params, on_text=on_text)
+
+
+def scripted_model_from_env() -> PacedScriptedModel | None:
+    """The model a CLI command uses instead of loading one, when $AUTOGPT_SCRIPTED_MODEL names a replies file.
+
+    A test hook for driving the real `autogpt` process (in a pty, or killed and resumed) fast and
+    deterministically. The file is a JSON list of replies (strings or JSON objects); an item
+    `{"delay_s": 2.5, "reply": ...}` waits that long before replying.
+    """
+    path = os.environ.get(SCRIPTED_MODEL_ENV)
+    if not path:
+        return None
+    items = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: the scripted replies must be a JSON list")
+    outputs: list[str | dict[str, Any]] = []
+    delays: dict[int, float] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and "delay_s" in item and "reply" in item:
+            delays[index] = float(item["delay_s"])
+            item = item["reply"]
+        outputs.append(item)
+    return PacedScriptedModel(outputs, delays=delays)

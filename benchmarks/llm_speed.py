@@ -37,7 +37,8 @@ STORY = [ChatMessage("system", "You are a helpful assistant."),
 ACTION_SCHEMA: dict[str, Any] = {"anyOf": [
     {"type": "object", "properties": {
         "thought": {"type": "string", "maxLength": 160}, "tool": {"const": name},
-        "args": {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}},
+        "args": {"type": "object", "properties": props, "required": list(props),
+                 "additionalProperties": False}},
      "required": ["thought", "tool", "args"], "additionalProperties": False}
     for name, props in [("run_python", {"code": {"type": "string"}}),
                         ("read_file", {"path": {"type": "string"}}),
@@ -107,7 +108,6 @@ def main() -> None:
 # -- 1. decode -------------------------------------------------------------------------------------------
 
 def decode_section(ours: Any, hf_model: Any, hf_tok: Any, tokens: int, reps: int) -> dict[str, Any]:
-    import torch
     import xgrammar as xgr
 
     ids = hf_tok.apply_chat_template([{"role": m.role, "content": m.content} for m in STORY],
@@ -139,7 +139,7 @@ def decode_section(ours: Any, hf_model: Any, hf_tok: Any, tokens: int, reps: int
         texts["plain"] = hf_tok.decode(new, skip_special_tokens=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
     mask_ms = mask_cost_ms(ours, texts["ours"])
-    print("\n== decode: output tokens/s (median of %d, prefill of a short prompt included) ==" % reps)
+    print(f"\n== decode: output tokens/s (median of {reps}, prefill of a short prompt included) ==")
     print(f"{'':14}{'ours':>9}{'plain generate':>16}{'speedup':>9}")
     print(f"{'free text':14}{med['ours']:9.1f}{med['plain']:16.1f}{med['ours'] / med['plain']:9.2f}x")
     print(f"{'JSON grammar':14}{med['ours_grammar']:9.1f}{med['plain_grammar']:16.1f}"
@@ -174,21 +174,54 @@ def mask_cost_ms(ours: Any, text: str) -> float:
 
 # -- 2. prefill over an agent run ------------------------------------------------------------------------
 
-def agent_messages(actions: list[str], step: int, compacted: int) -> list[ChatMessage]:
-    """The prompt of `step` (0-based) the way agent/history.py builds it: stable prefix, tail at the end."""
+def agent_messages(actions: list[str], step: int, compacted: int,
+                   keep_tails: bool = False) -> list[ChatMessage]:
+    """The prompt of `step` (0-based) the way agent/history.py builds it: stable prefix, tail at the end.
+
+    `keep_tails`: every observation keeps the tail it was shown with (append-only history), the variant
+    that lets the KV cache cover the previous reply too.
+    """
     goal = GOAL
     if compacted:
         summary = "\n".join(f"- step {i + 1}: {a[:60]} -> ok" for i, a in enumerate(actions[:compacted]))
         goal += "\n\nEarlier steps (summarised):\n" + summary
     messages = [ChatMessage("system", SYSTEM), ChatMessage("user", goal)]
+    if keep_tails:
+        messages[-1] = ChatMessage("user", messages[-1].content + tail_text(0))
     for i in range(compacted, step):
-        messages += [ChatMessage("assistant", actions[i]), ChatMessage("user", OBSERVATIONS[i])]
-    tail = f"\n\nStep {step + 1} of 20. {GOAL}\nNext step?"
-    messages[-1] = ChatMessage("user", messages[-1].content + tail)
+        observation = OBSERVATIONS[i] + (tail_text(i + 1) if keep_tails else "")
+        messages += [ChatMessage("assistant", actions[i]), ChatMessage("user", observation)]
+    if not keep_tails:
+        messages[-1] = ChatMessage("user", messages[-1].content + tail_text(step))
     return messages
 
 
+def tail_text(step: int) -> str:
+    return f"\n\nStep {step + 1} of 20. {GOAL}\nNext step?"
+
+
 def prefill_section(ours: Any, hf_model: Any) -> dict[str, Any]:
+    rows = agent_run(ours, hf_model, keep_tails=False)
+    print("\n== prefill over a scripted 10-step agent run (compaction before step 8) ==")
+    print(f"{'step':>4}{'prompt':>8}{'ours tok':>10}{'ours s':>8}{'re-encode s':>13}")
+    for step, total, ours_tok, ours_s, full_s in rows:
+        print(f"{step:4d}{total:8d}{ours_tok:10d}{ours_s:8.2f}{full_s:13.2f}")
+    ours_tokens, all_tokens = sum(r[2] for r in rows), sum(r[1] for r in rows)
+    ours_s, full_s = sum(r[3] for r in rows), sum(r[4] for r in rows)
+    print(f"total: ours {ours_tokens} tokens in {ours_s:.2f} s; "
+          f"re-encoding {all_tokens} tokens in {full_s:.2f} s")
+    variant = agent_run(ours, None, keep_tails=True)
+    variant_ratio = sum(r[2] for r in variant) / sum(r[1] for r in variant)
+    print(f"variant, tails kept in the history (append-only prompt): ours prefills "
+          f"{sum(r[2] for r in variant)} of {sum(r[1] for r in variant)} tokens ({variant_ratio:.3f})")
+    return {"prefill_tokens": ours_tokens, "reencode_tokens": all_tokens,
+            "prefill_ratio": round(ours_tokens / all_tokens, 3), "prefill_s": round(ours_s, 2),
+            "reencode_s": round(full_s, 2), "prefill_time_ratio": round(ours_s / full_s, 3),
+            "prefill_ratio_append_only": round(variant_ratio, 3)}
+
+
+def agent_run(ours: Any, hf_model: Any, keep_tails: bool) -> list[tuple[int, int, int, float, float]]:
+    """(step, prompt tokens, tokens we prefilled, our prefill s, re-encoding s) for 10 scripted steps."""
     import torch
 
     ours.reset_cache()
@@ -196,30 +229,25 @@ def prefill_section(ours: Any, hf_model: Any) -> dict[str, Any]:
     rows = []
     for step in range(10):
         compacted = 4 if step >= 7 else 0  # one compaction, in a chunk of 4 turns, as history.py does
-        messages = agent_messages(actions, step, compacted)
+        messages = agent_messages(actions, step, compacted, keep_tails)
         g = ours.generate(messages, json_schema=ACTION_SCHEMA, params=DecodingParams(max_new_tokens=64))
         actions.append(g.text)
-        ids = torch.tensor([ours._encode(messages)])
-        started = time.monotonic()
-        with torch.inference_mode():
-            hf_model(input_ids=ids, logits_to_keep=1)  # what re-encoding the whole prompt costs
-        rows.append((step + 1, g.tokens_in, g.prefilled_tokens, g.prefill_seconds, time.monotonic() - started))
-    print("\n== prefill over a scripted 10-step agent run (compaction before step 8) ==")
-    print(f"{'step':>4}{'prompt':>8}{'ours tok':>10}{'ours s':>8}{'re-encode s':>13}")
-    for step, total, ours_tok, ours_s, full_s in rows:
-        print(f"{step:4d}{total:8d}{ours_tok:10d}{ours_s:8.2f}{full_s:13.2f}")
-    ours_tokens, all_tokens = sum(r[2] for r in rows), sum(r[1] for r in rows)
-    ours_s, full_s = sum(r[3] for r in rows), sum(r[4] for r in rows)
-    print(f"total: ours {ours_tokens} tokens in {ours_s:.2f} s; re-encoding {all_tokens} tokens in {full_s:.2f} s")
-    return {"prefill_tokens": ours_tokens, "reencode_tokens": all_tokens,
-            "prefill_ratio": round(ours_tokens / all_tokens, 3), "prefill_s": round(ours_s, 2),
-            "reencode_s": round(full_s, 2), "prefill_time_ratio": round(ours_s / full_s, 3)}
+        full_s = 0.0
+        if hf_model is not None:
+            started = time.monotonic()
+            with torch.inference_mode():  # what re-encoding the whole prompt costs
+                hf_model(input_ids=torch.tensor([ours._encode(messages)]), logits_to_keep=1)
+            full_s = time.monotonic() - started
+        rows.append((step + 1, g.tokens_in, g.prefilled_tokens, g.prefill_seconds, full_s))
+    return rows
 
 
 # -- 3. cold start and memory ----------------------------------------------------------------------------
 
 CHILD = """
 import json, resource, sys, time
+import torch
+imported = time.time()
 from agent.llm import load_chat_model
 from agent.llm.base import ChatMessage, DecodingParams
 sys.path.insert(0, {bench!r})
@@ -233,19 +261,22 @@ for step in range({steps}):
     g = model.generate(agent_messages(actions, step, 0), json_schema=ACTION_SCHEMA,
                        params=DecodingParams(max_new_tokens=1 if {steps} == 1 else 64), on_text=on_text)
     actions.append(g.text)
-print(json.dumps({{"loaded": loaded, "first_token": first[0],
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+print(json.dumps({{"imported": imported, "loaded": loaded, "first_token": first[0],
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_now": {{k: status.get(k, "").strip() for k in ("VmRSS", "RssAnon", "RssFile")}}}}))
 """
 
 
-def fresh_process(cache: str, dtype: str, steps: int) -> dict[str, float]:
+def fresh_process(cache: str, dtype: str, steps: int) -> dict[str, Any]:
     code = CHILD.format(bench=str(ROOT / "benchmarks"), dtype=dtype, steps=steps)
     env = dict(os.environ, AUTOGPT_CACHE=cache)
     started = time.time()
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           check=True)
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"load_s": out["loaded"] - started, "first_token_s": out["first_token"] - started,
+    return {"torch_s": out["imported"] - started, "load_s": out["loaded"] - started,
+            "first_token_s": out["first_token"] - started, "rss_now": out["rss_now"],
             "rss_mb": out["rss_mb"]}
 
 
@@ -257,9 +288,13 @@ def cold_section(dtype: str) -> dict[str, Any]:
     warm_first = statistics.median(w["first_token_s"] for w in warm)
     print("\n== cold start: process start -> first generated token (agent prompt, JSON grammar) ==")
     print(f"first ever (empty cache, GGUF de-quantized): {first['first_token_s']:.2f} s")
-    print(f"warm cache: {warm_first:.2f} s (model ready after {statistics.median(w['load_s'] for w in warm):.2f} s)")
-    print(f"peak RSS of a 3-step run: {run['rss_mb']:.0f} MB")
+    torch_s = statistics.median(w["torch_s"] for w in warm)
+    ready_s = statistics.median(w["load_s"] for w in warm)
+    print(f"warm cache: {warm_first:.2f} s (python + import torch {torch_s:.2f} s, "
+          f"model ready {ready_s:.2f} s)")
+    print(f"peak RSS of a 3-step run: {run['rss_mb']:.0f} MB (at exit: {run['rss_now']})")
     return {"first_ever_first_token_s": round(first["first_token_s"], 2),
+            "warm_torch_import_s": round(torch_s, 2), "warm_model_ready_s": round(ready_s, 2),
             "warm_first_token_s": round(warm_first, 2), "peak_rss_mb": round(run["rss_mb"])}
 
 

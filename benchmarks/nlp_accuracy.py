@@ -1,6 +1,6 @@
 """Accuracy and speed of the NLP tools on labeled data none of them was tuned against.
 
-    .venv/bin/python benchmarks/nlp_accuracy.py [--only sentiment,topic,entities,train] [--json]
+    .venv/bin/python benchmarks/nlp_accuracy.py [--only sentiment,topic,entities,train,llm] [--json]
 
 Data (benchmarks/data/):
 - reviews_sentiment.jsonl: 600 Amazon product-review snippets and 600 movie-review snippets drawn at random
@@ -120,13 +120,51 @@ def bench_train() -> dict:
     return result
 
 
+def _llm_label(model, text: str, labels: list[str], task: str) -> str:
+    from agent.llm.base import ChatMessage, DecodingParams
+
+    schema = {"type": "object", "properties": {"label": {"enum": labels}}, "required": ["label"],
+              "additionalProperties": False}
+    messages = [ChatMessage("system", f"You label text. {task} Answer in JSON."),
+                ChatMessage("user", f"Text: {text}\nLabels: {', '.join(labels)}")]
+    out = model.generate(messages, json_schema=schema, params=DecodingParams(max_new_tokens=16))
+    try:
+        return json.loads(out.text)["label"]
+    except (ValueError, KeyError):
+        return labels[0]
+
+
+def bench_llm(limit: int = 100) -> dict:
+    """The agent's own LLM (SmolLM2-135M, label as a JSON enum) on the same data, for comparison only."""
+    from tools.nlp_models import shared_llm
+
+    model = shared_llm()
+    reviews = [r for r in _jsonl("reviews_sentiment.jsonl") if abs(r["rating"]) >= 1]
+    reviews = reviews[::max(1, len(reviews) // limit)][:limit]  # spread over Amazon and movie snippets
+    started = time.monotonic()
+    predicted = [_llm_label(model, r["text"], ["positive", "negative"], "Is the review positive or negative?")
+                 for r in reviews]
+    seconds = time.monotonic() - started
+    truth = ["positive" if r["rating"] > 0 else "negative" for r in reviews]
+    sentiment = dict(zip(("accuracy", "macro_f1"), scores(truth, predicted, ["negative", "positive"])[:2],
+                         strict=True))
+    topics = _jsonl("topics.jsonl")
+    topic_pred = [_llm_label(model, r["text"], TOPICS, "Which topic is the text about?") for r in topics]
+    topic = dict(zip(("accuracy", "macro_f1"), scores([r["label"] for r in topics], topic_pred, TOPICS)[:2],
+                     strict=True))
+    speed = round(len(reviews) / seconds, 1)
+    return {"sentiment": {"n": len(reviews), **sentiment, "texts_per_second": speed},
+            "topic": {"n": len(topics), **topic}}
+
+
 BENCHES = {"sentiment": bench_sentiment, "topic": bench_topic, "entities": bench_entities,
-           "train": bench_train}
+           "train": bench_train, "llm": bench_llm}
+DEFAULT = "sentiment,topic,entities,train"  # llm: the comparison with the agent's LLM, slow on CPU
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ", ".join(BENCHES))
+    parser.add_argument("--only", default=DEFAULT, help="comma-separated: " + ", ".join(BENCHES))
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     args = parser.parse_args()
     results = {}

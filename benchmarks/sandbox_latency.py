@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/sandbox_latency.py [-n 30] [--command 'python3 -c pass'] [--json]
 
-Columns: local (a fresh bubblewrap sandbox per call), docker warm (exec into the run's container, reused),
-docker fresh (create + exec + remove a container per call: what `autogpt sandbox exec` pays). Targets on our
+Columns: local (a fresh bubblewrap sandbox per call); docker warm (the run's container, reused, calls through
+its warm executor: the default); docker exec (the same container, one `docker exec` per call, the fallback);
+docker fresh (create + call + remove a container per call: what `autogpt sandbox exec` pays). Targets on our
 2-core machines: docker warm < 150 ms, local < 50 ms.
 """
 
@@ -57,13 +58,15 @@ def measure(command: list[str], n: int, n_fresh: int, workspace: Path) -> dict[s
     try:
         with DockerSandbox(workspace, config) as warm:
             results["docker warm"] = time_calls(checked(warm), n)
+        with DockerSandbox(workspace, config.model_copy(update={"warm_exec": False})) as cold:
+            results["docker exec"] = time_calls(checked(cold), n)
 
         def fresh_call() -> None:
             with DockerSandbox(workspace, config) as fresh:
                 checked(fresh)()
         results["docker fresh"] = time_calls(fresh_call, n_fresh, warmup=1)
     except SandboxUnavailable as exc:
-        results["docker warm"] = results["docker fresh"] = f"unavailable: {exc}"
+        results["docker warm"] = results["docker exec"] = results["docker fresh"] = f"unavailable: {exc}"
     return results
 
 

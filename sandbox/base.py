@@ -33,6 +33,9 @@ class SandboxConfig(BaseModel):
         default=False,
         description="let the local backend run without namespace isolation when none is available",
     )
+    warm_exec: bool = Field(
+        default=True, description="Docker: calls go through a warm executor in the container, not docker exec"
+    )
     user: str | None = Field(
         default=None,
         description="uid:gid for Docker calls; default: the workspace owner (capabilities dropped)",

@@ -7,9 +7,11 @@ returns None and the rlimits are the only caps; the local backend says which in 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,34 +42,69 @@ class ControlGroup:
                     return int(value)
         return 0
 
-    def kill_all(self) -> None:
-        """SIGKILL every process left in the group (what a call started and left behind)."""
-        for _ in range(50):
+    def kill_all(self, wait_s: float = 5.0) -> None:
+        """SIGKILL every process left in the group (what a call started and left behind); return once it is
+        empty, so the next call starts clean (a fork bomb may still be forking during the first rounds)."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
             pids = {int(p) for d in self.dirs for p in _read(d / "cgroup.procs").split()}
             if not pids:
                 return
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-            os.sched_yield()
+            time.sleep(0.002)
 
     def remove(self) -> None:
         self.kill_all()
         for d in self.dirs:
             with contextlib.suppress(OSError):
                 d.rmdir()
+        with contextlib.suppress(ValueError):
+            _created.remove(self)
+
+
+PREFIX = "autogpt-sandbox-"
+_created: list[ControlGroup] = []
 
 
 def create(pids: int, memory_bytes: int) -> ControlGroup | None:
-    name = f"autogpt-sandbox-{uuid.uuid4().hex[:12]}"
+    """A new group capped at `pids` processes and `memory_bytes`, or None where groups cannot be made.
+
+    Its name holds our pid, so groups left by an agent that was killed are removed by the next one; ours are
+    removed at exit if the sandbox was never closed."""
+    remove_orphans()
+    name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         if (ROOT / "cgroup.controllers").exists():
-            return _create_v2(ROOT / name, pids, memory_bytes)
-        if (ROOT / "pids").is_dir():
-            return _create_v1(name, pids, memory_bytes)
+            group = _create_v2(ROOT / name, pids, memory_bytes)
+        elif (ROOT / "pids").is_dir():
+            group = _create_v1(name, pids, memory_bytes)
+        else:
+            return None
     except OSError:
         return None
-    return None
+    if group is not None:
+        if not _created:
+            atexit.unregister(_remove_created)  # registered once, however often the list empties
+            atexit.register(_remove_created)
+        _created.append(group)
+    return group
+
+
+def remove_orphans() -> None:
+    """Remove empty groups whose agent process is gone."""
+    for parent in (ROOT, ROOT / "pids", ROOT / "memory"):
+        for path in parent.glob(f"{PREFIX}*"):
+            owner = path.name.removeprefix(PREFIX).split("-")[0]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+
+
+def _remove_created() -> None:
+    for group in list(_created):
+        group.remove()
 
 
 def _create_v2(path: Path, pids: int, memory_bytes: int) -> ControlGroup | None:

@@ -1,4 +1,7 @@
-"""Docker backend: one locked-down container per agent run; every call is an exec into it.
+"""Docker backend: one locked-down container per agent run; every call runs inside it.
+
+Calls go through a warm executor started once in the container (sandbox/docker_executor.py: no `runc exec` per
+call); where it cannot run, or `config.warm_exec` is off, each call is one `docker exec`.
 
 Defaults: no network, memory (no swap), CPU and pids caps, read-only root filesystem with a small tmpfs /tmp,
 all capabilities dropped, no-new-privileges, code run as the workspace owner's uid (never as a user with
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.base import ExecResult, FailureReason, SandboxConfig, SandboxUnavailable
+from sandbox.docker_executor import Executor, ExecutorGone
 from sandbox.image import docker_client, image_exists
 from sandbox.output import STDERR, OutputCapture
 
@@ -46,6 +50,8 @@ while True:
 # Each call runs under this wrapper: when the command ends, everything else the user runs is killed
 # (kill -1 spares the caller and PID 1), so nothing a call starts outlives it.
 WRAPPER = '"$@"; rc=$?; kill -9 -1 2>/dev/null; exit $rc'
+ENV = {"HOME": MOUNT, "LANG": "C.UTF-8", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+       "PYTHONUNBUFFERED": "1"}
 _LIVE: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
 _HOOKS_LOCK = threading.Lock()
 _hooks_installed = False
@@ -68,8 +74,15 @@ class DockerSandbox:
         owner = self.workspace.stat()
         self.user = self.config.user or f"{owner.st_uid}:{owner.st_gid}"
         remove_orphans(self._client)
-        self.container = self._client.containers.run(self.config.image, **self._run_options())
-        self._cgroup_events = _memory_events_file(self.container.id)
+        try:
+            self.container = self._client.containers.run(self.config.image, **self._run_options())
+        except Exception as exc:  # docker.errors.APIError and friends: the engine refused this container
+            raise SandboxUnavailable(f"the Docker engine could not start the container: {exc}") from exc
+        self._cgroup_events = _cgroup_file(self.container.id, "memory")
+        self._cgroup_procs = _cgroup_file(self.container.id, "pids")
+        self._init_pid = 0
+        self._executor: Executor | None = None
+        self._executor_failures = 0
         _LIVE.add(self)
         _install_exit_hooks()
 
@@ -96,15 +109,52 @@ class DockerSandbox:
 
     def exec(self, command: list[str], *, timeout_s: float | None = None) -> ExecResult:
         timeout = timeout_s or self.config.timeout_s
-        api = self._client.api
-        env = {"HOME": MOUNT, "LANG": "C.UTF-8", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONUNBUFFERED": "1"}
         started = time.monotonic()
-        exec_id = api.exec_create(self.container.id, ["/bin/sh", "-c", WRAPPER, "sandbox", *command],
-                                  user=self.user, workdir=MOUNT, environment=env)["Id"]
         ooms_before = _oom_kills(self._cgroup_events)
         capture = OutputCapture(self.config.output_bytes)
-        stream = api.exec_start(exec_id, socket=True)
+        executor = self._warm_executor()
+        if executor is not None:
+            exit_code, timed_out = self._exec_warm(executor, command, timeout, capture)
+        else:
+            exit_code, timed_out = self._exec_cold(command, timeout, capture, started)
+        failure = _failure(exit_code, timed_out, capture, _oom_kills(self._cgroup_events) > ooms_before)
+        return ExecResult(
+            exit_code=exit_code, stdout=capture.text(1), stderr=capture.text(STDERR),
+            timed_out=failure == "timeout", truncated=capture.truncated,
+            duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure,
+        )
+
+    def _warm_executor(self) -> Executor | None:
+        """The container's executor, (re)started when needed; None means: use one `docker exec` per call."""
+        if self._executor is None and self.config.warm_exec and self._executor_failures < 3:
+            try:
+                self._executor = Executor(self._client.api, self.container.id, self.user, MOUNT, ENV)
+            except Exception:  # no pids left, container gone: the cold path reports it
+                self._executor_failures += 1
+        return self._executor
+
+    def _exec_warm(self, executor: Executor, command: list[str], timeout: float,
+                   capture: OutputCapture) -> tuple[int, bool]:
+        try:
+            code, reason = executor.run(command, ENV, MOUNT, timeout, capture)
+        except ExecutorGone:  # killed by the code it ran, or stuck: clean up from outside, start anew
+            executor.close()
+            self._executor, self._executor_failures = None, self._executor_failures + 1
+            self._kill_calls()
+            return 128 + signal.SIGKILL, False
+        return (128 - code if code < 0 else code), reason == "timeout"
+
+    def _exec_cold(self, command: list[str], timeout: float, capture: OutputCapture,
+                   started: float) -> tuple[int, bool]:
+        api = self._client.api
+        try:
+            exec_id = api.exec_create(self.container.id, ["/bin/sh", "-c", WRAPPER, "sandbox", *command],
+                                      user=self.user, workdir=MOUNT, environment=ENV)["Id"]
+            stream = api.exec_start(exec_id, socket=True)
+        except Exception as exc:  # the engine could not start the process (no pids left, container gone)
+            self._kill_calls()
+            capture.add(STDERR, f"the sandbox could not start the command: {exc}".encode())
+            return 126, False
         raw = getattr(stream, "_sock", stream)
         try:
             timed_out = _pump(raw, capture, started + timeout)
@@ -116,21 +166,50 @@ class DockerSandbox:
         if timed_out or capture.flooded:
             self._kill_calls()
         exit_code = _exit_code(api, exec_id)
-        failure = _failure(exit_code, timed_out, capture, _oom_kills(self._cgroup_events) > ooms_before)
-        return ExecResult(
-            exit_code=exit_code, stdout=capture.text(1), stderr=capture.text(STDERR),
-            timed_out=timed_out, truncated=capture.truncated, duration_s=round(time.monotonic() - started, 4),
-            backend=self.backend, failure=failure,
-        )
+        if self._cgroup_procs is not None:  # leftovers, should the call have killed the wrapper's shell
+            self._kill_from_host(self._cgroup_procs)
+        return exit_code, timed_out
 
     def _kill_calls(self) -> None:
-        """Kill what the calls started (every process of the user but PID 1); the container lives on."""
+        """Kill what the calls started (every process but PID 1); the container and its files live on.
+
+        From the host through the container's pids cgroup where we may (an exec cannot start while a fork
+        bomb holds every pid), else with `kill -9 -1` exec'd inside.
+        """
+        if self._cgroup_procs is not None and self._kill_from_host(self._cgroup_procs):
+            return
         api = self._client.api
-        kill_id = api.exec_create(self.container.id, ["/bin/sh", "-c", "kill -9 -1"], user=self.user)["Id"]
-        api.exec_start(kill_id, detach=True)
-        _exit_code(api, kill_id)
+        with contextlib.suppress(Exception):
+            kill = ["/bin/sh", "-c", "kill -9 -1"]
+            kill_id = api.exec_create(self.container.id, kill, user=self.user)["Id"]
+            api.exec_start(kill_id, detach=True)
+            _exit_code(api, kill_id)
+
+    def _kill_from_host(self, procs: Path, wait_s: float = 5.0) -> bool:
+        if not self._init_pid:
+            self._init_pid = int(self._client.api.inspect_container(self.container.id)["State"]["Pid"])
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                pids = {int(p) for p in procs.read_text().split()} - {self._init_pid}
+            except OSError:
+                return False
+            if not pids:
+                return True
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    return False
+            time.sleep(0.002)
+        return True
 
     def close(self) -> None:
+        executor, self._executor = getattr(self, "_executor", None), None
+        if executor is not None:
+            executor.close()
         container, self.container = getattr(self, "container", None), None
         _LIVE.discard(self)
         if container is not None:
@@ -177,7 +256,7 @@ def _exit_code(api: Any, exec_id: str) -> int:
 
 
 def _failure(exit_code: int, timed_out: bool, capture: OutputCapture, oom: bool) -> FailureReason | None:
-    if timed_out:
+    if timed_out or exit_code == 128 + signal.SIGXCPU:
         return "timeout"
     if capture.flooded:
         return "output_limit"
@@ -188,11 +267,14 @@ def _failure(exit_code: int, timed_out: bool, capture: OutputCapture, oom: bool)
     return None
 
 
-def _memory_events_file(container_id: str) -> Path | None:
-    """The host file that counts OOM kills in the container's memory cgroup, where it can be read."""
-    for candidate in (f"/sys/fs/cgroup/memory/docker/{container_id}/memory.oom_control",
-                      f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.events",
-                      f"/sys/fs/cgroup/docker/{container_id}/memory.events"):
+def _cgroup_file(container_id: str, what: str) -> Path | None:
+    """The container's cgroup file on this host that counts OOM kills ("memory") or lists its processes
+    ("pids"), for cgroup v1 and v2 layouts; None where it cannot be found (a remote engine, say)."""
+    v2 = {"memory": "memory.events", "pids": "cgroup.procs"}[what]
+    v1 = {"memory": "memory/docker/{}/memory.oom_control", "pids": "pids/docker/{}/cgroup.procs"}[what]
+    for candidate in (f"/sys/fs/cgroup/{v1.format(container_id)}",
+                      f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/{v2}",
+                      f"/sys/fs/cgroup/docker/{container_id}/{v2}"):
         if os.path.exists(candidate):
             return Path(candidate)
     return None

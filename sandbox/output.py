@@ -27,8 +27,12 @@ class OutputCapture:
         return self.flooded
 
     @property
+    def seen(self) -> int:
+        return self._seen[STDOUT] + self._seen[STDERR]
+
+    @property
     def flooded(self) -> bool:
-        return self._seen[STDOUT] + self._seen[STDERR] > self.flood_limit
+        return self.seen > self.flood_limit
 
     @property
     def truncated(self) -> bool:

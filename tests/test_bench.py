@@ -18,6 +18,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import agent.bench as bench_module
 from agent.bench import (
     CRASHED,
     TIMED_OUT,
@@ -42,7 +43,7 @@ SUITES = Path(__file__).resolve().parent.parent / "examples" / "suites"
 
 
 def task(id: str = "t", check: str = "true", **fields: object) -> SuiteTask:
-    return SuiteTask.model_validate({"id": id, "goal": f"goal of {id}", "check": check, **fields})
+    return SuiteTask.model_validate({"id": id, "goal": f"goal of {id}", "check": check} | fields)
 
 
 def answering(answer: str, status: str = "done", steps: int = 2):
@@ -186,8 +187,9 @@ def test_a_run_without_a_result_line_is_a_crash(code: int, stdout: str, stderr: 
 def test_the_cli_command_carries_the_task_and_the_settings(tmp_path: Path) -> None:
     settings = BenchSettings(model="m.gguf", sandbox="local", task_seconds=90, runs_dir=tmp_path,
                              extra_args=("--unsafe-local",))
-    command = cli_command(task(max_steps=5), tmp_path / "ws", settings)
-    assert command[:5] == [sys.executable, "-m", "agent.cli", "run", "goal of t"]
+    command = cli_command(task(goal="-5 plus 2?", max_steps=5), tmp_path / "ws", settings)
+    assert command[:4] == [sys.executable, "-m", "agent.cli", "run"]
+    assert command[-2:] == ["--", "-5 plus 2?"], "a goal that looks like an option stays the goal"
     joined = " ".join(command)
     for part in ["--model m.gguf", "--max-steps 5", "--sandbox local", "--max-seconds 90", "--json",
                  f"--runs-dir {tmp_path}", "--unsafe-local", f"--workspace {tmp_path / 'ws'}"]:
@@ -207,6 +209,21 @@ def test_a_run_process_that_dies_is_recorded_as_crashed(monkeypatch: pytest.Monk
                                                                "sys.exit('boom')"])
     outcome = run_agent_cli(task(), Path.cwd(), BenchSettings())
     assert outcome.status == CRASHED and "boom" in outcome.error
+
+
+def test_stopping_live_processes_ends_a_run_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent.bench.cli_command", lambda *_: [sys.executable, "-c", "import time; "
+                                                               "time.sleep(60)"])
+    outcomes: list[RunOutcome] = []
+    runner = threading.Thread(target=lambda: outcomes.append(run_agent_cli(task(), Path.cwd(),
+                                                                           BenchSettings())))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not bench_module._live and time.monotonic() < deadline:
+        time.sleep(0.05)
+    bench_module.stop_live_processes()
+    runner.join(timeout=10)
+    assert not runner.is_alive() and outcomes[0].status == CRASHED and not bench_module._live
 
 
 # -- the suite -------------------------------------------------------------------------------------------
@@ -271,6 +288,26 @@ def test_bench_command_prints_a_table_and_writes_the_report(tmp_path: Path,
     assert report["totals"]["passed"] == 1 and [t["id"] for t in report["tasks"]] == ["good", "bad"]
     bad = CliRunner().invoke(app, [str(tmp_path / "nope.jsonl")])
     assert bad.exit_code == 2 and "cannot read suite" in bad.output
+
+
+def test_an_interrupted_bench_keeps_the_report_of_what_ran(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = tmp_path / "s.jsonl"
+    suite.write_text("\n".join(json.dumps({"id": i, "goal": "g", "check": "true"}) for i in "abc"))
+
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+        if task.id == "b":
+            raise KeyboardInterrupt
+        return RunOutcome("done", "x", 1)
+
+    monkeypatch.setattr("agent.bench.run_agent_cli", run)
+    app = typer.Typer()
+    app.command()(bench_command)
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, [str(suite), "--out", str(out)])
+    assert result.exit_code == 130 and "1 of 3 tasks ran" in result.output
+    report = json.loads(out.read_text())
+    assert (report["complete"], report["planned"], [t["id"] for t in report["tasks"]]) == (False, 3, ["a"])
 
 
 # -- the suites we ship ----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.real_model
 class City(BaseModel):
     name: Annotated[str, Field(max_length=40)]
     country: Literal["France", "Germany", "Italy", "Spain"]
-    population_millions: int
+    population_millions: Annotated[int, Field(ge=0, le=99)]
 
 
 class Shopping(BaseModel):
@@ -102,8 +102,9 @@ def test_constrained_output_always_parses(model: Any, prompt: str, shape: Any) -
 
 
 def test_kv_reuse_gives_the_same_greedy_output_as_a_cold_cache(model: Any) -> None:
-    first = model.generate(ask("Give me one tip for writing tests."), params=DecodingParams(max_new_tokens=24))
-    history = ask("Give me one tip for writing tests.") + [
+    question = ask("Give me one tip for writing tests.")
+    first = model.generate(question, params=DecodingParams(max_new_tokens=24))
+    history = question + [
         ChatMessage("assistant", first.text), ChatMessage("user", "And one more?")]
     warm = model.generate(history, params=DecodingParams(max_new_tokens=24))
     model.reset_cache()
@@ -132,8 +133,10 @@ def test_cache_is_invalidated_where_the_prefix_changes(model: Any) -> None:
     compacted = [SYSTEM, ChatMessage("user", "Summary of earlier steps: read data.csv (ok)."),
                  ChatMessage("user", "List two fruits.")]
     warm = model.generate(compacted, params=DecodingParams(max_new_tokens=16))
-    unchanged = len(model._encode([SYSTEM]))  # at most the system turn survives the change
-    assert warm.tokens_in - unchanged <= warm.prefilled_tokens < warm.tokens_in
+    old, new = model._encode(base), model._encode(compacted)
+    same = next(i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b)
+    assert len(model._encode([SYSTEM])) < same  # the system turn survives the change ...
+    assert warm.prefilled_tokens == warm.tokens_in - same  # ... and everything from the change on runs
     other_system = [ChatMessage("system", "You answer in French.")] + compacted[1:]
     changed = model.generate(other_system, params=DecodingParams(max_new_tokens=16))
     assert changed.prefilled_tokens >= changed.tokens_in - 4  # only "<|im_start|>system\n" can match

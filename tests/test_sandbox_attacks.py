@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,14 +31,18 @@ def _docker_or_skip() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module", params=["local", pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.fixture(scope="module", params=["local", pytest.param("docker", marks=pytest.mark.docker),
+                                        pytest.param("docker-cold", marks=pytest.mark.docker)])
 def box(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """One sandbox per backend, reused by every attack (as an agent run reuses its sandbox)."""
-    if request.param == "docker":
+    """One sandbox per backend, reused by every attack (as an agent run reuses its sandbox). docker-cold is
+    Docker without the warm executor: one `docker exec` per call."""
+    backend = request.param.removesuffix("-cold")
+    if backend == "docker":
         _docker_or_skip()
     workspace = tmp_path_factory.mktemp(f"attack-{request.param}") / "workspace"
     workspace.mkdir()
-    sandbox = open_sandbox(request.param, workspace, CONFIG)
+    config = CONFIG.model_copy(update={"warm_exec": not request.param.endswith("-cold")})
+    sandbox = open_sandbox(backend, workspace, config)
     yield sandbox
     sandbox.close()
 
@@ -51,8 +56,16 @@ def assert_healthy(box: Sandbox) -> None:
     assert result.ok and result.stdout == "still here\n", result
 
 
-def host_processes_with(marker: str) -> list[int]:
-    """Host pids whose command line contains `marker` (a sandbox's processes are visible from the host)."""
+def host_processes_with(marker: str, settle_s: float = 2.0) -> list[int]:
+    """Host pids whose command line contains `marker` (a sandbox's processes are visible from the host),
+    allowing `settle_s` for killed processes to finish exiting."""
+    deadline = time.monotonic() + settle_s
+    while (found := _scan_processes(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def _scan_processes(marker: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -202,6 +215,13 @@ def test_a_background_process_does_not_outlive_its_call(box: Sandbox) -> None:
                       timeout_s=5)
     assert result.ok and result.stdout == "started\n"
     assert result.duration_s < 4
+    assert host_processes_with(f"sleep {token}") == []
+    assert_healthy(box)
+
+
+def test_killing_the_calls_parent_does_not_leave_a_process_behind(box: Sandbox) -> None:
+    token = str(3000 + uuid.uuid4().int % 5000)
+    box.exec(["sh", "-c", f"sleep {token} >/dev/null 2>&1 & kill -9 $PPID; sleep 1"], timeout_s=5)
     assert host_processes_with(f"sleep {token}") == []
     assert_healthy(box)
 

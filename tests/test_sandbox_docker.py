@@ -98,6 +98,13 @@ def test_a_timeout_kills_the_call_but_not_the_container(box: DockerSandbox) -> N
     assert box.exec(["cat", "/tmp/before"]).stdout == "before\n"
 
 
+def test_calls_go_through_the_warm_executor_and_it_comes_back_when_killed(box: DockerSandbox) -> None:
+    assert box.exec(["true"]).ok and box._executor is not None
+    killed = box.exec(["sh", "-c", "kill -9 $PPID; sleep 30"])  # $PPID: the executor
+    assert killed.failure == "killed" and killed.duration_s < 10
+    assert box.exec(["echo", "back"]).stdout == "back\n" and box._executor is not None
+
+
 def test_an_oom_kill_is_reported_as_memory(box: DockerSandbox) -> None:
     # Shared memory is not held by the data rlimit, so this one reaches the cgroup's OOM killer.
     code = ("import mmap\nm = mmap.mmap(-1, 1 << 30, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)\n"
@@ -117,17 +124,18 @@ def test_close_removes_the_container(workspace: Path) -> None:
 
 @pytest.mark.parametrize("ending", ["exit", "sigterm"])
 def test_the_container_is_removed_when_the_agent_exits(workspace: Path, ending: str) -> None:
+    end = "sys.exit(0)" if ending == "exit" else "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(30)"
     script = (f"import os, signal, sys, time\nfrom sandbox.docker import DockerSandbox\n"
-              f"box = DockerSandbox({str(workspace)!r})\nprint(box.container.id, flush=True)\n"
-              + ("sys.exit(0)" if ending == "exit" else "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(30)"))
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+              f"box = DockerSandbox({str(workspace)!r})\nprint(box.container.id, flush=True)\n{end}")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
     assert proc.stdout.strip(), proc.stderr
     assert not _container_exists(proc.stdout.strip())
 
 
 def test_a_container_left_by_a_killed_agent_is_removed_by_the_next_sandbox(workspace: Path) -> None:
-    script = (f"import time\nfrom sandbox.docker import DockerSandbox\nbox = DockerSandbox({str(workspace)!r})\n"
-              "print(box.container.id, flush=True)\ntime.sleep(60)")
+    script = (f"import time\nfrom sandbox.docker import DockerSandbox\n"
+              f"box = DockerSandbox({str(workspace)!r})\nprint(box.container.id, flush=True)\ntime.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     container_id = proc.stdout.readline().strip()

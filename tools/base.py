@@ -15,7 +15,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from sandbox.base import Sandbox
+from sandbox.base import Sandbox, SandboxUnavailable
 
 
 class ToolError(Exception):
@@ -35,7 +35,10 @@ class ToolContext:
         if self._sandbox is None:
             if self.sandbox_factory is None:
                 raise ToolError("no sandbox is configured for this run")
-            self._sandbox = self.sandbox_factory()
+            try:
+                self._sandbox = self.sandbox_factory()
+            except SandboxUnavailable as exc:
+                raise ToolError(f"the sandbox is not available: {exc}") from exc
         return self._sandbox
 
     def close(self) -> None:

@@ -181,6 +181,8 @@ def extract_entities(ctx: ToolContext, text: str = "", types: list[str] | None =
         output_path: optional workspace file (.csv, .jsonl or .txt) to write the entities to
         column: the text column in a .csv/.jsonl input
     """
+    if not text and not input_path:
+        raise ToolError("no text given: pass text (a string) or input_path (a workspace file)")
     items, rows = gather_texts(ctx, [text] if text else None, input_path, column)
     found = _task(nlp_tasks.extract_entities, items, types)
     results = [{"entities": [e.as_dict() for e in spans]} for spans in found]
@@ -191,7 +193,7 @@ def extract_entities(ctx: ToolContext, text: str = "", types: list[str] | None =
 
 @tool(side_effects=True)
 def train_classifier(ctx: ToolContext, data_path: str, text_column: str = "text", label_column: str = "label",
-                     kind: str = "embedding", out_dir: str = "", num_layers: int = 2, hidden_size: int = 128,
+                     kind: str = "embedding", out_dir: str = "", num_layers: int = 2, hidden_size: int = 64,
                      num_heads: int = 4, epochs: int = 0) -> str:
     """Train a text classifier on a labeled .csv/.jsonl; reports held-out accuracy and macro-F1 and saves it.
 

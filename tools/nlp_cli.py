@@ -106,7 +106,7 @@ def train_classifier_command(
     kind: Annotated[str, typer.Option("--kind", help="embedding or transformer")] = "embedding",
     out: Annotated[Path | None, typer.Option("--out", help="folder to save the model in")] = None,
     num_layers: Annotated[int, typer.Option(help="transformer: encoder layers")] = 2,
-    hidden_size: Annotated[int, typer.Option(help="transformer: hidden size")] = 128,
+    hidden_size: Annotated[int, typer.Option(help="transformer: hidden size")] = 64,
     num_heads: Annotated[int, typer.Option(help="transformer: attention heads")] = 4,
     epochs: Annotated[int, typer.Option(help="0 picks a default per kind")] = 0,
     test_fraction: Annotated[float, typer.Option(help="share of rows held out for the scores")] = 0.2,

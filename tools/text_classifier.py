@@ -37,12 +37,12 @@ class DataError(ValueError):
 class TrainConfig:
     kind: str = "embedding"
     num_layers: int = 2
-    hidden_size: int = 128
+    hidden_size: int = 64
     num_heads: int = 4
-    epochs: int = 0  # 0: a default per kind (200 full-batch steps for embedding, 30 epochs for transformer)
+    epochs: int = 0  # 0: a default per kind (200 L-BFGS steps for embedding, 20 epochs for transformer)
     test_fraction: float = 0.2
     seed: int = 0
-    max_length: int = 128
+    max_length: int = 64
     vocab_size: int = 20_000
 
     def check(self) -> None:
@@ -210,7 +210,14 @@ def _fit_transformer(texts: list[str], y: list[int], names: list[str], config: T
                                       config.num_heads, config.max_length)
     model = text_encoder.build_encoder(shape)
     ids = text_encoder.encode(texts, {tok: i for i, tok in enumerate(vocab)}, config.max_length)
-    text_encoder.train_encoder(model, ids, torch.tensor(y), config.epochs or 30, config.seed)
+    threads = torch.get_num_threads()
+    # the encoder's matrices are small: a second thread buys little, and on a busy machine each parallel op
+    # waits for both threads to be scheduled (measured 4x slower with 2 threads than with 1 under load)
+    torch.set_num_threads(1)
+    try:
+        text_encoder.train_encoder(model, ids, torch.tensor(y), config.epochs or 20, config.seed)
+    finally:
+        torch.set_num_threads(threads)
     return Classifier("transformer", names, model, {"vocab": vocab, "shape": asdict(shape)})
 
 

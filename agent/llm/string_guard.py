@@ -1,0 +1,46 @@
+"""A guard for small models writing code inside JSON strings.
+
+Inside a string value (code, file content), a small model often picks a merged token such as `)}}` when
+it means `)"}}`, the end of the string and the object: the grammar must accept it (braces are legal in a
+string) and the model then rambles on inside a string it believes closed. While decoding is inside a
+string, merged tokens that hold a closing brace but no quote are blocked. Nothing becomes unwritable:
+the same characters remain available as single-character tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class StringGuard:
+    def __init__(self, decode_one: Callable[[int], str], vocab_size: int) -> None:
+        import torch
+
+        blocked = [i for i in range(vocab_size) if _merged_closer(decode_one(i))]
+        self._blocked = torch.tensor(blocked, dtype=torch.long)
+        self.in_string = False
+        self._escaped = False
+
+    def reset(self) -> None:
+        self.in_string, self._escaped = False, False
+
+    def feed(self, text: str) -> None:
+        """Advance the in-string state over newly generated text."""
+        for ch in text:
+            if not self.in_string:
+                self.in_string = ch == '"'
+            elif self._escaped:
+                self._escaped = False
+            elif ch == "\\":
+                self._escaped = True
+            elif ch == '"':
+                self.in_string = False
+
+    def apply(self, logits: Any) -> None:
+        if self.in_string and len(self._blocked):
+            logits[0, self._blocked.to(logits.device)] = float("-inf")
+
+
+def _merged_closer(text: str) -> bool:
+    return len(text) > 1 and "}" in text and '"' not in text
