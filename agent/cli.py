@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from agent.bench_cli import bench_command
 from agent.config import AgentConfig, Budget, SandboxKind
 from agent.errors import SetupError
 from agent.llm.base import ModelSetupError
-from agent.bench_cli import bench_command
 from agent.render import render_event
 from agent.runs_cli import runs_app
 from agent.store import RunStore

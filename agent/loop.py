@@ -14,8 +14,7 @@ from typing import Protocol
 from agent.action import PLAN_SCHEMA, Action, parse_action, parse_plan, step_schema
 from agent.config import AgentConfig
 from agent.errors import BudgetExhausted, Finished, InvalidAction, RunFailed, RunStop, SetupError
-from agent.events import (ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished,
-                          RunStarted)
+from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
 from agent.history import PromptContext, build_messages, new_plan, plan_messages, render_system
 from agent.llm.base import ChatModel, DecodingParams
 from agent.state import RunState, advance_plan, close_plan

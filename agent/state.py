@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from agent.events import (ActionChosen, ErrorEvent, Event, Observation, PlanStep, PlanUpdated,
-                          RunFinished, RunStarted)
+from agent.events import (
+    ActionChosen,
+    ErrorEvent,
+    Event,
+    Observation,
+    PlanStep,
+    PlanUpdated,
+    RunFinished,
+    RunStarted,
+)
 
 
 @dataclass

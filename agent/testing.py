@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.llm.base import ChatMessage, DecodingParams, Generation
+from agent.llm.base import GREEDY, ChatMessage, DecodingParams, Generation
 
 
 @dataclass
@@ -31,7 +31,7 @@ class ScriptedModel:
     calls: list[ModelCall] = field(default_factory=list)
 
     def generate(self, messages: list[ChatMessage], *, json_schema: dict[str, Any] | None = None,
-                 params: DecodingParams = DecodingParams(),
+                 params: DecodingParams = GREEDY,
                  on_text: Callable[[str], None] | None = None) -> Generation:
         if len(self.calls) >= len(self.outputs):
             raise AssertionError(f"the model was called {len(self.calls) + 1} times; only "
