@@ -25,6 +25,9 @@ class DecodingParams:
     seed: int | None = None
 
 
+GREEDY = DecodingParams()
+
+
 @dataclass(frozen=True)
 class Generation:
     text: str
