@@ -104,6 +104,11 @@ class InterruptGuard:
         self.armed = False
 
 
+def _first_line(text: str) -> str:
+    """A chat goal's own words, without the session context appended to it."""
+    return text.strip().split("\n", 1)[0]
+
+
 def _shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -286,7 +291,7 @@ class Chat:
                 row = summarize(self.agent.store.load(run_id))
             except ValueError:
                 continue
-            table.add_row(row["id"], row["status"], str(row["steps"]), escape(_shorten(row["goal"], 60)))
+            table.add_row(row["id"], row["status"], str(row["steps"]), escape(_shorten(_first_line(row["goal"]), 60)))
         self.console.print(table if table.row_count else "no runs yet")
 
     def _ask(self, prompt: str) -> str:

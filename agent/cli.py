@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from agent.approval import make_run_approver
 from agent.bench_cli import bench_command
+from agent.chat import chat_command
 from agent.config import AgentConfig, Budget, SandboxKind
 from agent.errors import SetupError
 from agent.llm.base import ModelSetupError
@@ -28,6 +30,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(classify_app, name="classify")
 app.command("train-classifier")(train_classifier_command)
 app.command("bench")(bench_command)
+app.command("chat")(chat_command)
 
 RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="where runs are recorded "
                                               "(default $AUTOGPT_HOME/runs)")]
@@ -57,6 +60,7 @@ def run(
     runs_dir: RunsDir = None,
     json_output: JsonFlag = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show full arguments and outputs")] = False,
+    approve: Annotated[bool, typer.Option("--approve", help="ask before side-effect tools run")] = False,
 ) -> None:
     """Run the agent on GOAL until it finishes or a budget runs out."""
     if sandbox not in ("docker", "local", "auto"):
@@ -69,6 +73,8 @@ def run(
         _fail(problem)
     console = Console(stderr=json_output)
     agent = _build_agent(config, model, device, dtype, runs_dir, console)
+    if approve:
+        agent.approver = make_run_approver(console, config.workspace.resolve())
     _drive(console, agent.stream(goal), agent, json_output, verbose)
 
 
@@ -103,14 +109,14 @@ def _sandbox_kind(value: str) -> SandboxKind:
 
 def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, runs_dir: Path | None,
                  console: Console):
-    from agent.llm import load_chat_model
+    from agent.chat import load_model
     from agent.loop import Agent
 
     if not config.workspace.is_dir():
         _fail(f"workspace {config.workspace} is not a directory")
     with console.status(f"loading model {model_spec} ..."):
         try:
-            model = load_chat_model(model_spec, device=device, dtype=dtype)
+            model = load_model(model_spec, device=device, dtype=dtype)
         except ModelSetupError as exc:
             _fail(str(exc))
     console.print(f"[dim]model {model.name} on {model.device}[/]")

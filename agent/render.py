@@ -19,7 +19,7 @@ def render_event(console: Console, event: Event, *, verbose: bool = False) -> No
                       f"[cyan]{event.device}[/]  workspace {escape(event.workspace)}")
         console.print(f"[bold]goal[/] {escape(event.goal)}")
     elif isinstance(event, PlanUpdated):
-        steps = "  ".join(f"[{MARK[s.status]}] {escape(s.text)}" for s in event.steps)
+        steps = "  ".join(escape(f"[{MARK[s.status]}] {s.text}") for s in event.steps)
         console.print(f"[bold]plan[/] {steps}")
     elif isinstance(event, ActionChosen):
         args = json.dumps(event.args, ensure_ascii=False)

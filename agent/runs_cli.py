@@ -55,7 +55,8 @@ def list_runs(runs_dir: RunsDir = None, json_output: JsonFlag = False) -> None:
     table = Table("id", "status", "steps", "started", "duration", "goal")
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else ""
-        table.add_row(r["id"], r["status"], str(r["steps"]), started, f"{r['duration_s']:.1f}s", r["goal"][:60])
+        first_line = r["goal"].splitlines()[0][:60] if r["goal"] else ""
+        table.add_row(r["id"], r["status"], str(r["steps"]), started, f"{r['duration_s']:.1f}s", first_line)
     Console().print(table)
 
 

@@ -64,7 +64,6 @@ def act(tool: str, thought: str = "", plan_step: int | None = None, **args: Any)
 # -- a scripted model for end-to-end CLI tests ---------------------------------------------------------
 
 SCRIPTED_MODEL_ENV = "AUTOGPT_SCRIPTED_MODEL"
-_DEFAULT_PARAMS = DecodingParams()
 
 
 @dataclass
@@ -74,7 +73,7 @@ class PacedScriptedModel(ScriptedModel):
     delays: dict[int, float] = field(default_factory=dict)  # reply index -> seconds to wait first
 
     def generate(self, messages: list[ChatMessage], *, json_schema: dict[str, Any] | None = None,
-                 params: DecodingParams = _DEFAULT_PARAMS,
+                 params: DecodingParams = GREEDY,
                  on_text: Callable[[str], None] | None = None) -> Generation:
         time.sleep(self.delays.get(len(self.calls), 0.0))
         return super().generate(messages, json_schema=json_schema, params=params, on_text=on_text)

@@ -101,8 +101,10 @@ class LocalSandbox:
         except OSError as exc:  # command not found, not executable: the model can fix that
             return ExecResult(127, "", f"cannot run {command[0]!r}: {exc.strerror}", False, False,
                               round(time.monotonic() - started, 4), self.backend, None)
-        timed_out = _pump(proc, capture, started + timeout)
-        self._kill(proc)
+        try:
+            timed_out = _pump(proc, capture, started + timeout)
+        finally:  # also on Ctrl-C: nothing the call started outlives it
+            self._kill(proc)
         exit_code = _shell_code(proc.wait())
         proc.stdout.close(), proc.stderr.close()  # type: ignore[union-attr]
         failure = self._failure(exit_code, timed_out, capture, ooms_before)

@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 
-from agent.events import Observation, RunStarted
+from agent.chat import CONTEXT_HEADER, ChatSession, InterruptGuard
+from agent.events import Observation, RunFinished, RunStarted
+from agent.state import RunState
 from agent.store import RunStore
 from agent.testing import SCRIPTED_MODEL_ENV, act
 
@@ -206,13 +208,13 @@ def test_a_chat_session_in_a_real_terminal(chat_session):
 def test_ctrl_c_at_the_prompt_twice_leaves(chat_session):
     term, _, _ = chat_session([])
     term.expect(PROMPT)
-    # A SIGINT that lands after the prompt is printed but before readline waits for a key is only seen
-    # at the next key (CPython's readline loop); a person cannot type that fast, so give it a moment.
-    time.sleep(0.5)
+    # A SIGINT that lands after the prompt is printed but before readline's select() starts waiting is
+    # only acted on once a line is entered (CPython's readline loop); no person is that fast, so wait.
+    time.sleep(1.0)
     term.type("\x03")
     term.expect(r"Ctrl-C again, or /quit, to leave")
     term.expect(PROMPT)
-    time.sleep(0.5)
+    time.sleep(1.0)
     term.type("\x03")
     assert term.wait() == 130
 
@@ -269,3 +271,24 @@ def test_a_chat_with_the_real_model_runs_a_goal_and_ctrl_c_stops_generation(tmp_
         assert term.wait() == 0
     finally:
         term.close()
+
+
+# -- the session's pure parts ------------------------------------------------------------------------------
+
+def test_a_follow_up_goal_carries_the_earlier_goals_and_answers():
+    session = ChatSession()
+    assert session.goal_text("count the files") == "count the files"
+    for n in range(6):
+        state = RunState(final=RunFinished(2, "done", f"answer {n}"))
+        session.record(f"goal {n}", state)
+    session.record("long one", RunState())  # stopped before it finished
+    text = session.goal_text("and now?")
+    assert text.startswith("and now?\n") and CONTEXT_HEADER in text
+    assert "goal 0" not in text and "- goal 5 (done, answer: answer 5)" in text and "- long one (stopped)" in text
+
+
+def test_the_second_ctrl_c_before_any_input_is_the_one_that_leaves():
+    guard = InterruptGuard()
+    assert guard.press() is False and guard.press() is True
+    guard.reset()
+    assert guard.press() is False

@@ -70,6 +70,9 @@ def _load_embedder() -> Any:
         )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar on stderr is noise around JSON output
 
     return SentenceTransformer(str(package / "model"), device=pick_device())
 
