@@ -53,15 +53,11 @@ def step_schema(registry: ToolRegistry, *, plan_steps: int = 0, exclude: frozens
 
 
 def _args_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A tool's argument schema, trimmed to what the grammar needs, with every argument required.
-
-    Required-everything keeps the grammar simple for small models; defaults are still filled by pydantic
-    when a caller other than the model omits an argument.
-    """
+    """A tool's argument schema, trimmed to what the grammar needs (titles and descriptions go)."""
     props = {name: {k: v for k, v in spec.items() if k not in ("title", "description", "default")}
              for name, spec in schema.get("properties", {}).items()}
-    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False,
-            **({"$defs": schema["$defs"]} if "$defs" in schema else {})}
+    return {"type": "object", "properties": props, "required": schema.get("required", []),
+            "additionalProperties": False, **({"$defs": schema["$defs"]} if "$defs" in schema else {})}
 
 
 def parse_action(text: str, registry: ToolRegistry) -> Action:

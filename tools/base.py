@@ -65,10 +65,10 @@ class Tool:
         return self.function(ctx, **args.model_dump())
 
     def signature_line(self) -> str:
-        params = ", ".join(
-            f"{name}: {_type_name(info.annotation)}" for name, info in self.args_model.model_fields.items()
-        )
-        return f"{self.name}({params})"
+        """How the prompt shows the tool: required arguments with types, optional ones with defaults."""
+        params = [f"{name}: {_type_name(info.annotation)}" if info.is_required() else f"{name}={info.default!r}"
+                  for name, info in self.args_model.model_fields.items()]
+        return f"{self.name}({', '.join(params)})"
 
 
 def _type_name(annotation: Any) -> str:
