@@ -17,6 +17,16 @@ class Budget(BaseModel):
     max_tokens: int = Field(default=200_000, ge=1, description="prompt + completion tokens over the run")
     max_seconds: float = Field(default=900.0, gt=0, description="wall-clock time of the run")
 
+    def exceeded(self, steps: int, tokens: int, seconds: float) -> str | None:
+        """Which limit a run at this point has reached, if any."""
+        if steps >= self.max_steps:
+            return f"reached the step limit ({self.max_steps})"
+        if tokens >= self.max_tokens:
+            return f"reached the token limit ({self.max_tokens})"
+        if seconds >= self.max_seconds:
+            return f"reached the time limit ({self.max_seconds:g} s)"
+        return None
+
 
 class AgentConfig(BaseModel):
     workspace: Path = Field(default_factory=Path.cwd)

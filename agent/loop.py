@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from agent.action import PLAN_SCHEMA, Action, parse_action, parse_plan, step_schema
 from agent.config import AgentConfig
@@ -17,35 +16,17 @@ from agent.errors import BudgetExhausted, Finished, InvalidAction, RunFailed, Ru
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
 from agent.history import PromptContext, build_messages, new_plan, plan_messages, render_system
 from agent.llm.base import ChatModel, DecodingParams
+from agent.result import Approver, RunResult
 from agent.state import RunState, advance_plan, close_plan
 from agent.store import RunStore, RunWriter, new_run_id
 from agent.strategy import Strategy
 from prompts import render
 from sandbox.base import Sandbox
 from sandbox.factory import sandbox_factory as default_sandbox_factory
-from tools.base import ToolContext, ToolError, ToolRegistry
+from tools.base import ToolContext, ToolRegistry
 from tools.registry import FINISH, default_tools
 
 MAX_LOGGED_OUTPUT = 20_000
-
-
-class Approver(Protocol):
-    """Asked before a tool with side effects runs; returns None to go ahead, or feedback for the model."""
-
-    def __call__(self, action: Action) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run_id: str
-    status: str
-    answer: str
-    steps: int
-    tokens_in: int
-    tokens_out: int
-    seconds: float
-    model: str
-    reason: str = ""
 
 
 @dataclass
@@ -186,19 +167,13 @@ class Agent:
 
     def _execute(self, run: _Run, chosen: ActionChosen) -> Observation:
         started = time.monotonic()
-        tool = self.tools.get(chosen.tool)
         declined = None
-        if self.approver is not None and tool.side_effects:
+        if self.approver is not None and self.tools.get(chosen.tool).side_effects:
             declined = self.approver(Action(chosen.thought, chosen.tool, chosen.args, chosen.plan_step))
         if declined is not None:
             output, ok = f"The user did not allow this call: {declined}", False
         else:
-            try:
-                output, ok = tool.invoke(run.tools, chosen.args), True
-            except ToolError as exc:
-                output, ok = str(exc), False
-            except Exception as exc:  # a crashing tool is the run's problem to report, not to die of
-                output, ok = f"the tool crashed: {type(exc).__name__}: {exc}", False
+            output, ok = self.tools.call(run.tools, chosen.tool, chosen.args)
         output = output if len(output) <= MAX_LOGGED_OUTPUT else output[:MAX_LOGGED_OUTPUT] + "\n[... cut ...]"
         return Observation(chosen.step, chosen.tool, output, ok, round(time.monotonic() - started, 3))
 
@@ -229,13 +204,9 @@ class Agent:
         run.strategy = run.strategy.after("repeated_action", message, forbid=forbid)
 
     def _check_budget(self, run: _Run) -> None:
-        budget, state = self.config.budget, run.state
-        if state.step >= budget.max_steps:
-            raise BudgetExhausted(f"reached the step limit ({budget.max_steps})")
-        if state.tokens_in + state.tokens_out >= budget.max_tokens:
-            raise BudgetExhausted(f"reached the token limit ({budget.max_tokens})")
-        if run.seconds >= budget.max_seconds:
-            raise BudgetExhausted(f"reached the time limit ({budget.max_seconds:g} s)")
+        state = run.state
+        if (reason := self.config.budget.exceeded(state.step, state.tokens_in + state.tokens_out, run.seconds)):
+            raise BudgetExhausted(reason)
 
     def _finish(self, run: _Run, stop: RunStop) -> Iterator[Event]:
         plan = close_plan(run.state.plan, stop.status)

@@ -135,6 +135,15 @@ class ToolRegistry:
         except KeyError:
             raise ToolError(f"unknown tool {name!r}; available: {', '.join(self._tools)}") from None
 
+    def call(self, ctx: ToolContext, name: str, args: dict[str, Any]) -> tuple[str, bool]:
+        """Run a tool; any failure becomes text for the model (ok=False) instead of an exception."""
+        try:
+            return self.get(name).invoke(ctx, args), True
+        except ToolError as exc:
+            return str(exc), False
+        except Exception as exc:  # a crashing tool is the run's problem to report, not to die of
+            return f"the tool crashed: {type(exc).__name__}: {exc}", False
+
     def names(self) -> list[str]:
         return list(self._tools)
 
