@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from agent.llm.base import ChatMessage, DecodingParams, Generation
+from agent.llm.base import GREEDY, ChatMessage, DecodingParams, Generation
 from agent.llm.grammar import JsonGrammar
 from agent.llm.loading import (
     DEFAULT_MODEL,
@@ -31,7 +31,6 @@ from agent.llm.loading import (
 from agent.llm.prompt_store import PromptKVStore
 
 REMEMBERED_REPLIES = 64  # recent outputs whose token ids are reused when they come back as history
-GREEDY = DecodingParams()
 PREFILL_CHUNK = 512  # long prompts are prefilled in pieces to bound attention-mask memory
 
 
