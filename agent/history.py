@@ -86,7 +86,8 @@ def _assemble(ctx: PromptContext, state: RunState, turns: list[Turn], compacted:
         messages.append(ChatMessage("assistant", action_json(turn, ctx.plan_enabled)))
         messages.append(ChatMessage("user", observation_text(turn, ctx.observation_chars)))
     tail = render("tail", plan=list(state.plan), feedback=feedback, goal=ctx.goal)
-    messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + tail)
+    if tail:
+        messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + tail)
     return messages
 
 

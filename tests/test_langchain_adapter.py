@@ -78,7 +78,7 @@ def ctx(tmp_path: Path) -> ToolContext:
 def test_a_langchain_function_tool_keeps_its_name_schema_and_summary(ctx: ToolContext) -> None:
     ours = from_langchain(multiply)
     assert (ours.name, ours.description, ours.side_effects) == ("multiply", "Multiply two integers.", True)
-    assert ours.signature_line() == "multiply(a: int, b: int)"
+    assert ours.signature_line() == "multiply(a: int, b=2)"
     schema = ours.args_model.model_json_schema()
     assert schema["required"] == ["a"] and schema["properties"]["b"]["default"] == 2
     assert ours.invoke(ctx, {"a": 6, "b": 7}) == "42"
@@ -97,7 +97,7 @@ def test_bad_arguments_to_a_langchain_tool_are_tool_errors(ctx: ToolContext) -> 
 
 def test_a_basetool_subclass_runs_with_its_own_validators_and_errors(ctx: ToolContext) -> None:
     ours = from_langchain(WeatherTool(), side_effects=False)
-    assert ours.signature_line() == "weather(city: str, limit: int)" and not ours.side_effects
+    assert ours.signature_line() == "weather(city: str, limit=3)" and not ours.side_effects
     forecast = json.loads(ours.invoke(ctx, {"city": "Oslo", "limit": 2}))  # a dict comes back as JSON
     assert forecast == {"city": "Oslo", "days": ["sunny", "sunny"]}
     with pytest.raises(ToolError, match="city must not be blank"):

@@ -101,7 +101,7 @@ def tool(name: str | None = None, *, side_effects: bool = False) -> Callable[[Ca
 
     def wrap(function: Callable[..., str]) -> Tool:
         summary, arg_docs = _parse_docstring(function.__doc__ or "")
-        hints = get_type_hints(function)
+        hints = get_type_hints(function, include_extras=True)
         fields: dict[str, Any] = {}
         params = list(inspect.signature(function).parameters.values())[1:]  # first is the ToolContext
         for param in params:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
 from tools.base import Tool, ToolContext, ToolRegistry, tool
 from tools.execute import run_python, run_shell
 from tools.files import list_dir, read_file, write_file
@@ -10,7 +14,7 @@ FINISH = "finish"
 
 
 @tool(FINISH)
-def finish(ctx: ToolContext, answer: str) -> str:
+def finish(ctx: ToolContext, answer: Annotated[str, Field(min_length=1)]) -> str:
     """Finish the task and give the final answer to the user.
 
     Args:

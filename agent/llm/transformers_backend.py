@@ -29,6 +29,7 @@ from agent.llm.loading import (
     resolve_model,
 )
 from agent.llm.prompt_store import PromptKVStore
+from agent.llm.string_guard import StringGuard
 
 REMEMBERED_REPLIES = 64  # recent outputs whose token ids are reused when they come back as history
 PREFILL_CHUNK = 512  # long prompts are prefilled in pieces to bound attention-mask memory
@@ -49,6 +50,7 @@ class TransformersChatModel:
         self.context_window = loaded.context_window
         self.vocab_size = loaded.vocab_size
         self._grammar: JsonGrammar | None = None
+        self._string_guard: StringGuard | None = None
         self._cached_ids: list[int] = []  # what the engine's KV cache holds, position by position
         self._replies: OrderedDict[str, list[int]] = OrderedDict()
         self._lock = threading.Lock()  # one KV cache: one generation at a time
@@ -94,14 +96,16 @@ class TransformersChatModel:
     def _decode(self, logits: Any, json_schema: dict[str, Any] | None, params: DecodingParams,
                 stream: _Stream) -> tuple[list[int], bool]:
         """Sample until a stop token, the grammar's end, or max_new_tokens; (ids, finished)."""
-        grammar = matcher = bitmask = None
+        grammar = matcher = bitmask = guard = None
         if json_schema is not None:
-            grammar = self.grammar
+            grammar, guard = self.grammar, self.string_guard
             matcher, bitmask = grammar.matcher(json_schema), grammar.new_bitmask()
+            guard.reset()
         generator = _generator(params.seed) if params.temperature > 0 else None
         out_ids: list[int] = []
         while len(out_ids) < params.max_new_tokens:
             if grammar is not None:
+                guard.apply(logits)
                 grammar.apply(matcher, logits, bitmask)
             token = _choose(logits, params, generator)
             if matcher is not None and not matcher.accept_token(token):
@@ -112,6 +116,8 @@ class TransformersChatModel:
             if grammar is not None:  # tokens the grammar forces ride along in the same forward pass
                 step += grammar.forced_tokens(matcher, params.max_new_tokens - len(out_ids) - 1)
             out_ids += step
+            if guard is not None:
+                guard.feed(self.tokenizer.decode(step))
             stream.push(out_ids)
             if grammar is not None and grammar.only_stop_left(matcher, bitmask):
                 return out_ids, True  # skip the forward pass whose only possible outcome is a stop token
@@ -124,6 +130,12 @@ class TransformersChatModel:
         """Forget the KV cache (the next call prefills its whole prompt)."""
         with self._lock:
             self._cached_ids = []
+
+    @property
+    def string_guard(self) -> StringGuard:
+        if self._string_guard is None:
+            self._string_guard = StringGuard(lambda i: self.tokenizer.decode([i]), self.vocab_size)
+        return self._string_guard
 
     @property
     def grammar(self) -> JsonGrammar:
