@@ -18,7 +18,7 @@ __all__ = ["Agent", "AgentConfig", "Budget", "RunResult", "run", "load_chat_mode
 
 
 def run(goal: str, *, model: str = "default", workspace: str = ".", max_steps: int = 12,
-        sandbox: str = "auto", plan: bool = True, runs_dir: str | None = None, **config: Any) -> RunResult:
+        sandbox: str = "auto", plan: bool = False, runs_dir: str | None = None, **config: Any) -> RunResult:
     """Run the agent on `goal` with the same options as `autogpt run`; returns the RunResult."""
     from pathlib import Path
 

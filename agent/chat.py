@@ -309,7 +309,7 @@ def chat_command(
     sandbox: Annotated[str, typer.Option(help="docker, local or auto")] = "auto",
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
-    plan: Annotated[bool, typer.Option(help="ask the model for a short plan first")] = True,
+    plan: Annotated[bool, typer.Option(help="ask the model for a short plan first")] = False,
     max_steps: Annotated[int, typer.Option(min=1, help="most model decisions per goal")] = 12,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")] = "auto",

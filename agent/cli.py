@@ -54,7 +54,8 @@ def run(
     sandbox: Annotated[str, typer.Option(help="docker, local or auto")] = "auto",
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
-    plan: Annotated[bool, typer.Option(help="ask the model for a short plan first")] = True,
+    plan: Annotated[bool, typer.Option(help="ask the model for a short plan first (off by default: "
+                                       "the 135M default model does worse with one)")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")] = "auto",
     runs_dir: RunsDir = None,

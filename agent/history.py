@@ -41,10 +41,7 @@ def _opening(ctx: PromptContext) -> list[ChatMessage]:
     """The system prompt and the worked examples: identical for every step, so always in the KV cache."""
     messages = [ChatMessage("system", ctx.system)]
     for example in examples():
-        messages.append(ChatMessage("user", _goal_text(example["goal"], ask_plan=ctx.plan_enabled)))
-        if ctx.plan_enabled:
-            messages += [ChatMessage("assistant", json.dumps({"steps": example["plan"]})),
-                         ChatMessage("user", render("plan_noted"))]
+        messages.append(ChatMessage("user", _goal_text(example["goal"], ask_plan=False)))
         for index, step in enumerate(example["steps"]):
             data = {k: step[k] for k in ("thought", "plan_step", "tool", "args")
                     if k != "plan_step" or ctx.plan_enabled}
@@ -75,10 +72,8 @@ def build_messages(ctx: PromptContext, state: RunState, *, feedback: str | None,
 def _assemble(ctx: PromptContext, state: RunState, turns: list[Turn], compacted: int,
               feedback: str | None) -> list[ChatMessage]:
     messages = _opening(ctx)
-    messages.append(ChatMessage("user", _goal_text(ctx.goal, ask_plan=bool(state.plan))))
-    if state.plan:
-        plan_json = json.dumps({"steps": [s.text for s in state.plan]})
-        messages += [ChatMessage("assistant", plan_json), ChatMessage("user", render("plan_noted"))]
+    # The plan is shown in the tail only: as a turn of its own, small models copy its words into actions.
+    messages.append(ChatMessage("user", _goal_text(ctx.goal, ask_plan=False)))
     if compacted:
         lines = [_summary_line(t) for t in turns[:compacted]]
         messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + render("compacted", lines=lines))

@@ -144,7 +144,7 @@ SESSION = [
 
 
 def test_a_chat_session_in_a_real_terminal(chat_session):
-    term, workspace, store = chat_session(SESSION)
+    term, workspace, store = chat_session(SESSION, "--plan")
     term.expect(r"Auto-GPT chat .*approval on")
     term.expect(PROMPT)
 
