@@ -156,6 +156,13 @@ class Agent:
                 run.strategy = run.strategy.after("invalid_output", str(exc))
                 self._check_budget(run)
                 continue
+            if _key(action) == run.strategy.just_failed:
+                message = f"{action.tool} with exactly these arguments just failed; change the call"
+                yield self._emit(run, ErrorEvent(step, "unchanged_retry", message, generation.tokens_in,
+                                                 generation.tokens_out))
+                run.strategy = run.strategy.after("invalid_output", message)
+                self._check_budget(run)
+                continue
             if _key(action) in run.strategy.forbidden:
                 yield from self._strike(run, step, f"{action.tool} with these arguments was already tried",
                                         generation.tokens_in, generation.tokens_out)
@@ -190,7 +197,7 @@ class Agent:
             yield from self._strike(run, chosen.step, f"repeated with the same result: {detail}",
                                     forbid=_key(chosen))
         elif not observation.ok:
-            run.strategy = run.strategy.after("tool_failed")
+            run.strategy = run.strategy.after("tool_failed", failed=_key(chosen))
         else:
             run.strategy = run.strategy.after("ok")
 

@@ -21,16 +21,20 @@ class Strategy:
     feedback_kind: Signal | None = None
     feedback_detail: str = ""
     forbidden: frozenset[str] = frozenset()  # Action.key() values the model may not choose again
+    just_failed: str | None = None  # the call that just failed: not to be re-run unchanged right away
     escalations: int = 0
 
     def params(self, max_new_tokens: int, seed: int) -> DecodingParams:
         return DecodingParams(max_new_tokens=max_new_tokens, temperature=self.temperature, top_p=self.top_p,
                               seed=seed + self.escalations)
 
-    def after(self, signal: Signal, detail: str = "", forbid: str | None = None) -> Strategy:
+    def after(self, signal: Signal, detail: str = "", forbid: str | None = None, failed: str | None = None
+              ) -> Strategy:
         if signal == "ok":
-            return replace(self, temperature=0.0, top_p=1.0, feedback_kind=None, feedback_detail="")
+            return replace(self, temperature=0.0, top_p=1.0, feedback_kind=None, feedback_detail="",
+                           just_failed=None)
         temperature = BASE_TEMPERATURE if self.temperature == 0 else min(MAX_TEMPERATURE, self.temperature + 0.2)
         forbidden = self.forbidden | {forbid} if forbid else self.forbidden
         return Strategy(temperature=temperature, top_p=0.95, feedback_kind=signal, feedback_detail=detail,
-                        forbidden=forbidden, escalations=self.escalations + 1)
+                        forbidden=forbidden, just_failed=failed or self.just_failed,
+                        escalations=self.escalations + 1)

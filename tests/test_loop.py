@@ -183,3 +183,14 @@ def test_a_crashing_tool_becomes_an_observation(make_agent):
     crash = next(e for e in events if isinstance(e, Observation))
     assert not crash.ok and "RuntimeError: boom" in crash.output
     assert agent.result.status == "done"
+
+
+def test_a_failed_call_is_not_rerun_unchanged_right_away(make_agent, workspace):
+    broken = act("run_python", code="open('runs.txt','a').write('x'); raise SystemExit(1)")
+    agent, model = make_agent([broken, broken, act("write_file", path="fix.txt", content="fixed"), broken,
+                               act("finish", answer="ok")], loop_strikes=9)
+    events = events_of(agent)
+    model.assert_complete()
+    assert [e.kind for e in events if isinstance(e, ErrorEvent)][0] == "unchanged_retry"
+    # refused right after its failure, allowed again once something else changed in between
+    assert (workspace / "runs.txt").read_text() == "xx"
