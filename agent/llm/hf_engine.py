@@ -19,8 +19,8 @@ class HFEngine:
     def export_kv(self, n: int) -> None:
         return None  # persisting a DynamicCache is not worth its format churn across versions
 
-    def import_kv(self, k: Any, v: Any) -> None:
-        raise NotImplementedError
+    def import_kv(self, k: Any, v: Any) -> bool:
+        return False  # nothing is exported in this engine's format, so a stored prompt is never taken up
 
     def forward(self, ids: list[int], start: int) -> Any:
         import torch

@@ -133,12 +133,13 @@ class LlamaEngine:
         """Keys and values of positions 0..n-1 ([L, 1, KV, n, hd] each), to persist a prompt's prefill."""
         return self.k_cache[:, :, :, :n].contiguous(), self.v_cache[:, :, :, :n].contiguous()
 
-    def import_kv(self, k: Any, v: Any) -> None:
+    def import_kv(self, k: Any, v: Any) -> bool:
         n = int(k.shape[3])
         if n > self.capacity:
             self._grow(n)
         self.k_cache[:, :, :, :n] = k
         self.v_cache[:, :, :, :n] = v
+        return True
 
     def _grow(self, needed: int) -> None:
         torch, s = self._torch, self.shape

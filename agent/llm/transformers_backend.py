@@ -175,8 +175,8 @@ class TransformersChatModel:
             stored = self._prompt_store.load(prompt_ids)
             if stored is not None:
                 ids, k, v = stored
-                self.engine.import_kv(k.to(self.device), v.to(self.device))
-                self._cached_ids = ids
+                if self.engine.import_kv(k.to(self.device), v.to(self.device)):
+                    self._cached_ids = ids
         keep = _common_prefix(self._cached_ids, prompt_ids)
         keep = min(keep, len(prompt_ids) - 1)  # at least one token must run to produce the next logits
         del self._cached_ids[keep:]
