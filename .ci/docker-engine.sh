@@ -25,6 +25,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
+    # A dockerd killed earlier (a session's end, a crash) can leave pid files that stop a new one.
+    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then $SUDO rm -f "$pidfile"; fi
+    done
     echo "starting dockerd (log: $DOCKERD_LOG)"
     $SUDO sh -c "nohup dockerd >'$DOCKERD_LOG' 2>&1 &"
     for _ in $(seq "$DOCKER_WAIT_S"); do
