@@ -62,6 +62,7 @@ class Agent:
         self.approver = approver
         self.on_text = on_text
         self.result: RunResult | None = None
+        self._system: tuple[tuple, str] | None = None
 
     # -- entry points --------------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ class Agent:
             run.writer.close()
 
     def _make_plan(self, run: _Run) -> Iterator[Event]:
-        generation = self.model.generate(plan_messages(self._prompt_context(run)), json_schema=PLAN_SCHEMA,
+        generation = self.model.generate(plan_messages(self.prompt_context(run.state.goal)), json_schema=PLAN_SCHEMA,
                                          params=DecodingParams(max_new_tokens=96), on_text=self.on_text)
         try:
             steps = new_plan(parse_plan(generation.text))
@@ -142,7 +143,7 @@ class Agent:
         for _ in range(self.config.decode_attempts):
             feedback = (render("feedback", kind=run.strategy.feedback_kind, detail=run.strategy.feedback_detail)
                         if run.strategy.feedback_kind else None)
-            messages = build_messages(self._prompt_context(run), run.state, feedback=feedback,
+            messages = build_messages(self.prompt_context(run.state.goal), run.state, feedback=feedback,
                                       budget_tokens=self.config.context_tokens, count=self.model.count_tokens)
             generation = self.model.generate(
                 messages, json_schema=schema, params=run.strategy.params(self.config.action_tokens,
@@ -231,10 +232,13 @@ class Agent:
         tools = ToolContext(self.config.workspace.resolve(), self.sandbox_factory)
         return _Run(state, writer, tools, time.monotonic(), elapsed_before)
 
-    def _prompt_context(self, run: _Run) -> PromptContext:
-        lines = [{"signature": t.signature_line(), "description": t.description} for t in self.tools]
-        return PromptContext(render_system(lines, self.config.plan), run.state.goal, self.config.plan,
-                             self.config.observation_chars)
+    def prompt_context(self, goal: str) -> PromptContext:
+        """The fixed parts of every prompt; the system text is rendered once per tool set, not per step."""
+        key = (tuple(self.tools.names()), self.config.plan)
+        if self._system is None or self._system[0] != key:
+            lines = [{"signature": t.signature_line(), "description": t.description} for t in self.tools]
+            self._system = (key, render_system(lines, self.config.plan))
+        return PromptContext(self._system[1], goal, self.config.plan, self.config.observation_chars)
 
     def _emit(self, run: _Run, event: Event) -> Event:
         run.state.apply(event)

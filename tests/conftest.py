@@ -45,3 +45,15 @@ def real_model():
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_docker(image: str) -> None:
+    """Skip when no Docker engine/image is here, except in CI, where that is a failure."""
+    from sandbox.factory import docker_unavailable_reason
+
+    reason = docker_unavailable_reason(image)
+    if reason is None:
+        return
+    if in_ci():
+        pytest.fail(f"Docker is required in CI: {reason}")
+    pytest.skip(reason)

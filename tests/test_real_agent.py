@@ -32,7 +32,7 @@ GOALS = [
 def test_a_constrained_step_always_parses_into_a_valid_action(real_model, tmp_path, goal):
     agent = Agent(real_model, config=AgentConfig(workspace=tmp_path, plan=False))
     state = RunState(goal=goal)
-    context = agent._prompt_context(type("Run", (), {"state": state})())
+    context = agent.prompt_context(state.goal)
     messages = build_messages(context, state, feedback=None, budget_tokens=4096, count=real_model.count_tokens)
     schema = step_schema(agent.tools)
     for temperature in (0.0, 0.9):

@@ -15,20 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import require_docker
 
 from sandbox.base import ExecResult, Sandbox, SandboxConfig, python_command
-from sandbox.factory import docker_unavailable_reason, open_sandbox
+from sandbox.factory import open_sandbox
 
 CONFIG = SandboxConfig(timeout_s=10, memory_mb=256, pids=64, output_bytes=10_000)
 
 
 def _docker_or_skip() -> None:
-    reason = docker_unavailable_reason(CONFIG.image)
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Docker is required in CI: {reason}")
-    pytest.skip(reason)
+    require_docker(CONFIG.image)
 
 
 @pytest.fixture(scope="module", params=["local", pytest.param("docker", marks=pytest.mark.docker),

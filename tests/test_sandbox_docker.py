@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import require_docker
 from typer.testing import CliRunner
 
 from sandbox.base import SandboxConfig, python_command
 from sandbox.cli import sandbox_app
 from sandbox.docker import LABEL, DockerSandbox, remove_orphans
-from sandbox.factory import docker_unavailable_reason, open_sandbox
+from sandbox.factory import open_sandbox
 from sandbox.image import docker_client
 
 pytestmark = pytest.mark.docker
@@ -27,12 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module", autouse=True)
 def docker_engine() -> None:
-    reason = docker_unavailable_reason(CONFIG.image)
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Docker is required in CI: {reason}")
-    pytest.skip(reason)
+    require_docker(CONFIG.image)
 
 
 @pytest.fixture(scope="module")
