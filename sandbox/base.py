@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 BackendName = Literal["docker", "local"]
+IsolationName = Literal["auto", "bwrap", "unshare"]
 FailureReason = Literal["timeout", "memory", "killed", "output_limit"]
 
 
@@ -33,13 +34,31 @@ class SandboxConfig(BaseModel):
         default=False,
         description="let the local backend run without namespace isolation when none is available",
     )
+    local_isolation: IsolationName = Field(
+        default="auto", description="local: how calls are isolated; auto = bubblewrap, else util-linux unshare",
+    )
     warm_exec: bool = Field(
-        default=True, description="Docker: calls go through a warm executor in the container, not docker exec"
+        default=True, description="calls go through a warm executor in a sandbox kept for the run (Docker: "
+        "in the container, not docker exec; local: in one namespace sandbox, not a fresh one per call)",
     )
     user: str | None = Field(
-        default=None,
-        description="uid:gid for Docker calls; default: the workspace owner (capabilities dropped)",
+        default=None, description="Docker: UID[:GID] to run code as (never 0); default: the workspace owner, "
+        "or sandbox_uid:sandbox_gid when the owner is root",
     )
+    sandbox_uid: int = Field(default=10001, ge=1, description="Docker: uid for code when the workspace is root's")
+    sandbox_gid: int = Field(default=10001, ge=1, description="Docker: gid for code when the workspace is root's")
+
+    @field_validator("user")
+    @classmethod
+    def _not_root(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        uid, _, gid = value.partition(":")
+        if not uid.isdigit() or not (gid or uid).isdigit():
+            raise ValueError("user must be numeric: UID or UID:GID")
+        if int(uid) == 0 or int(gid or uid) == 0:
+            raise ValueError("the sandbox never runs code as root (uid or gid 0)")
+        return value
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,16 @@ class ControlGroup:
                     return int(value)
         return 0
 
-    def kill_all(self, wait_s: float = 5.0) -> None:
-        """SIGKILL every process left in the group (what a call started and left behind); return once it is
-        empty, so the next call starts clean (a fork bomb may still be forking during the first rounds)."""
+    def pids(self) -> set[int]:
+        return {int(p) for d in self.dirs for p in _read(d / "cgroup.procs").split()}
+
+    def kill_all(self, wait_s: float = 5.0, keep: frozenset[int] = frozenset()) -> None:
+        """SIGKILL every process left in the group but `keep` (what a call started and left behind); return
+        once only `keep` is left, so the next call starts clean (a fork bomb may still be forking during the
+        first rounds)."""
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            pids = {int(p) for d in self.dirs for p in _read(d / "cgroup.procs").split()}
+            pids = self.pids() - keep
             if not pids:
                 return
             for pid in pids:

@@ -60,7 +60,8 @@ def exec_command(
 
     if backend not in ("docker", "local", "auto"):
         _fail(f"--backend must be docker, local or auto, not {backend!r}")
-    config = SandboxConfig(timeout_s=timeout, network=network, unsafe_local=unsafe_local)
+    # One call per sandbox: a warm executor would only add its own start-up.
+    config = SandboxConfig(timeout_s=timeout, network=network, unsafe_local=unsafe_local, warm_exec=False)
     try:
         sandbox = open_sandbox(backend, workspace, config)  # type: ignore[arg-type]  # checked above
     except SandboxUnavailable as exc:

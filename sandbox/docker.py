@@ -1,11 +1,12 @@
 """Docker backend: one locked-down container per agent run; every call runs inside it.
 
-Calls go through a warm executor started once in the container (sandbox/docker_executor.py: no `runc exec` per
+Calls go through a warm executor started once in the container (sandbox/executor.py: no `runc exec` per
 call); where it cannot run, or `config.warm_exec` is off, each call is one `docker exec`.
 
 Defaults: no network, memory (no swap), CPU and pids caps, read-only root filesystem with a small tmpfs /tmp,
-all capabilities dropped, no-new-privileges, code run as the workspace owner's uid (never as a user with
-capabilities), the workspace bind-mounted read-write at /workspace. PID 1 is a tiny reaper so that processes a
+all capabilities dropped, no-new-privileges, code never run as root (the workspace owner's uid, or an
+unprivileged uid given the workspace by ACL when the owner is root: sandbox/workspace_access.py), the workspace
+bind-mounted read-write at /workspace. PID 1 is a tiny reaper so that processes a
 call leaves behind are killed at the end of the call and never pile up as zombies. The container is removed
 on close(), at interpreter exit and on SIGTERM; one left by a killed agent is removed by the next sandbox.
 """
@@ -25,8 +26,10 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox import workspace_access
 from sandbox.base import ExecResult, FailureReason, SandboxConfig, SandboxUnavailable
-from sandbox.docker_executor import Executor, ExecutorGone
+from sandbox.docker_executor import start_executor
+from sandbox.executor import Executor, ExecutorGone
 from sandbox.image import docker_client, image_exists
 from sandbox.output import STDERR, OutputCapture
 
@@ -71,12 +74,13 @@ class DockerSandbox:
             raise SandboxUnavailable(
                 f"the sandbox image {self.config.image} is missing: build it with `autogpt sandbox build`"
             )
-        owner = self.workspace.stat()
-        self.user = self.config.user or f"{owner.st_uid}:{owner.st_gid}"
         remove_orphans(self._client)
+        self.sandbox_user = workspace_access.prepare(self.workspace, self.config)
+        self.user = self.sandbox_user.spec
         try:
             self.container = self._client.containers.run(self.config.image, **self._run_options())
         except Exception as exc:  # docker.errors.APIError and friends: the engine refused this container
+            workspace_access.hand_back(self.workspace, self.sandbox_user)
             raise SandboxUnavailable(f"the Docker engine could not start the container: {exc}") from exc
         self._cgroup_events = _cgroup_file(self.container.id, "memory")
         self._cgroup_procs = _cgroup_file(self.container.id, "pids")
@@ -112,6 +116,7 @@ class DockerSandbox:
         started = time.monotonic()
         ooms_before = _oom_kills(self._cgroup_events)
         capture = OutputCapture(self.config.output_bytes)
+        workspace_access.refresh(self.workspace, self.sandbox_user)
         executor = self._warm_executor()
         if executor is not None:
             exit_code, timed_out = self._exec_warm(executor, command, timeout, capture)
@@ -128,7 +133,7 @@ class DockerSandbox:
         """The container's executor, (re)started when needed; None means: use one `docker exec` per call."""
         if self._executor is None and self.config.warm_exec and self._executor_failures < 3:
             try:
-                self._executor = Executor(self._client.api, self.container.id, self.user, MOUNT, ENV)
+                self._executor = start_executor(self._client.api, self.container.id, self.user, MOUNT, ENV)
             except Exception:  # no pids left, container gone: the cold path reports it
                 self._executor_failures += 1
         return self._executor
@@ -215,6 +220,7 @@ class DockerSandbox:
         if container is not None:
             with contextlib.suppress(Exception):  # already gone, or the daemon went away
                 container.remove(force=True)
+            workspace_access.hand_back(self.workspace, self.sandbox_user)
 
     def __enter__(self) -> DockerSandbox:
         return self

@@ -68,14 +68,14 @@ def docker_unavailable_reason(image: str) -> str | None:
 
 def unavailable_reason(kind: SandboxKind, config: SandboxConfig) -> str | None:
     """Why a sandbox of `kind` cannot start here (checked before a run starts), or None when it can."""
-    from sandbox.local import bwrap_works
+    from sandbox.isolation import choose
 
     if kind == "docker":
         return docker_unavailable_reason(config.image)
     if kind == "auto" and docker_ready(config.image):
         return None
-    if bwrap_works() or config.unsafe_local:
+    if choose(config.local_isolation) is not None or config.unsafe_local:
         return None
-    return ("no sandbox can run here: the Docker engine or its image is missing and bubblewrap is not "
-            "installed (apt-get install -y bubblewrap, or `make engine` for Docker); --unsafe-local runs "
-            "code WITHOUT isolation")
+    return ("no sandbox can run here: the Docker engine or its image is missing, and neither bubblewrap nor "
+            "util-linux unshare can make namespaces (apt-get install -y bubblewrap, or `make engine` for "
+            "Docker); --unsafe-local runs code WITHOUT isolation")

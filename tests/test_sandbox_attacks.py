@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_docker
+from sandbox_support import require_isolation
 
 from sandbox.base import ExecResult, Sandbox, SandboxConfig, python_command
 from sandbox.factory import open_sandbox
@@ -27,18 +28,23 @@ def _docker_or_skip() -> None:
     require_docker(CONFIG.image)
 
 
-@pytest.fixture(scope="module", params=["local", pytest.param("docker", marks=pytest.mark.docker),
+@pytest.fixture(scope="module", params=["local", "local-cold", "local-unshare", "local-unshare-cold",
+                                        pytest.param("docker", marks=pytest.mark.docker),
                                         pytest.param("docker-cold", marks=pytest.mark.docker)])
 def box(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """One sandbox per backend, reused by every attack (as an agent run reuses its sandbox). docker-cold is
-    Docker without the warm executor: one `docker exec` per call."""
-    backend = request.param.removesuffix("-cold")
+    """One sandbox per backend, reused by every attack (as an agent run reuses its sandbox). -cold: without
+    the warm executor (Docker: one `docker exec` per call; local: a fresh sandbox per call). local-unshare:
+    the local backend as it runs where bubblewrap is missing."""
+    backend = request.param.split("-")[0]
     if backend == "docker":
         _docker_or_skip()
     workspace = tmp_path_factory.mktemp(f"attack-{request.param}") / "workspace"
     workspace.mkdir()
     config = CONFIG.model_copy(update={"warm_exec": not request.param.endswith("-cold")})
-    sandbox = open_sandbox(backend, workspace, config)
+    if "unshare" in request.param:
+        require_isolation("unshare")
+        config.local_isolation = "unshare"
+    sandbox = open_sandbox(backend, workspace, config)  # type: ignore[arg-type]
     yield sandbox
     sandbox.close()
 

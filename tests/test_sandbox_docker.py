@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import pytest
 from conftest import require_docker
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from sandbox import workspace_access
 from sandbox.base import SandboxConfig, python_command
 from sandbox.cli import sandbox_app
 from sandbox.docker import LABEL, DockerSandbox, remove_orphans
@@ -65,6 +68,7 @@ def test_container_is_locked_down(box: DockerSandbox) -> None:
     status = box.exec(["cat", "/proc/self/status"]).stdout
     fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
     assert int(fields["CapEff"], 16) == 0 and fields["NoNewPrivs"].strip() == "1"
+    assert fields["Uid"].split()[0] != "0" and fields["Gid"].split()[0] != "0"
     assert box.exec(["touch", "/etc/escape"]).exit_code != 0
     assert box.exec(["sh", "-c", "echo x > /tmp/scratch && cat /tmp/scratch"]).stdout == "x\n"
 
@@ -79,6 +83,53 @@ def test_code_runs_as_the_workspace_owner_not_root(tmp_path: Path) -> None:
     owner = workspace.stat()
     assert result.stdout.split() == [str(owner.st_uid), str(owner.st_gid), "wrote"]
     assert owner.st_uid != 0
+
+
+@pytest.mark.parametrize("acl", [True, False], ids=["acl", "chown-fallback"])
+def test_a_root_owned_workspace_runs_code_as_an_unprivileged_user(tmp_path: Path, acl: bool,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace = tmp_path / "root-owned"
+    (workspace / "sub").mkdir(parents=True)
+    (workspace / "sub" / "given.txt").write_text("from the host\n")
+    if workspace.stat().st_uid != 0:
+        pytest.skip("needs a root-owned workspace: run the tests as root")
+    if not acl:  # as on a filesystem without ACLs, or a host without setfacl
+        monkeypatch.setattr(workspace_access.shutil, "which", lambda name: None)
+    with DockerSandbox(workspace, CONFIG) as box:
+        assert box.sandbox_user.access == ("acl" if acl else "chown")
+        (workspace / "later.txt").write_text("written by the agent during the run\n")
+        made = box.exec(["sh", "-c", "id -u; id -g; echo more >> sub/given.txt; echo more >> later.txt; "
+                                     "mkdir -p made/deeper && echo new > made/deeper/new.txt && echo wrote"])
+    assert made.stdout.split() == [str(CONFIG.sandbox_uid), str(CONFIG.sandbox_gid), "wrote"], made
+    # Afterwards the host owns everything again: its own files and the sandbox's.
+    assert {path.stat().st_uid for path in [workspace, *workspace.rglob("*")]} == {0}
+    assert (workspace / "sub" / "given.txt").read_text() == "from the host\nmore\n"
+    assert (workspace / "made" / "deeper" / "new.txt").read_text() == "new\n"
+    with DockerSandbox(workspace, CONFIG.model_copy(update={"warm_exec": False})) as box:  # docker exec path
+        again = box.exec(["sh", "-c", "id -u; cat made/deeper/new.txt; rm later.txt && echo removed"])
+    assert again.stdout.split() == [str(CONFIG.sandbox_uid), "new", "removed"], again
+    shutil.rmtree(workspace / "made")  # the host can delete what the sandbox made
+    assert sorted(path.name for path in workspace.rglob("*")) == ["given.txt", "sub"]
+
+
+def test_handing_the_workspace_back_does_not_follow_the_sandboxs_symlinks(tmp_path: Path) -> None:
+    workspace, outside = tmp_path / "workspace", tmp_path / "outside.txt"
+    workspace.mkdir()
+    outside.write_text("not the workspace's")
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    os.chown(outside, CONFIG.sandbox_uid, CONFIG.sandbox_gid)  # a host file the sandbox uid happens to own
+    with DockerSandbox(workspace, CONFIG) as box:
+        assert box.exec(["ln", "-s", str(outside), "link"]).ok
+    assert outside.stat().st_uid == CONFIG.sandbox_uid  # untouched
+    assert (workspace / "link").lstat().st_uid == 0
+
+
+def test_the_sandbox_user_is_never_root() -> None:
+    for spec in ("0", "0:1000", "1000:0", "root"):
+        with pytest.raises(ValidationError):
+            SandboxConfig(user=spec)
+    assert workspace_access.parse_user("1000") == (1000, 1000)  # not Docker's default group 0
 
 
 def test_one_container_is_reused_across_calls(box: DockerSandbox) -> None:

@@ -1,4 +1,5 @@
-"""The local backend (bubblewrap namespaces + rlimits + cgroup), the backend factory and the sandbox CLI."""
+"""The local backend (bubblewrap or unshare namespaces + rlimits + cgroup, warm executor or a fresh sandbox per
+call), the backend factory and the sandbox CLI."""
 
 from __future__ import annotations
 
@@ -6,30 +7,29 @@ import ast
 import json
 import os
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
+from sandbox_support import require_isolation
 from typer.testing import CliRunner
 
-from sandbox import local
+from sandbox import cgroup, isolation, local
 from sandbox.base import SandboxConfig, SandboxUnavailable, python_command
 from sandbox.cli import sandbox_app
-from sandbox.factory import open_sandbox
+from sandbox.factory import open_sandbox, unavailable_reason
 from sandbox.local import LocalSandbox
 from sandbox.output import OutputCapture
 from tools.execute import describe_result
 
+MINIMAL_DEV = {"core", "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty",
+               "urandom", "zero"}
+
 
 @pytest.fixture(scope="module", autouse=True)
 def namespaces() -> None:
-    """bubblewrap must work here; CI (CI=true) installs it, so there its absence is a failure."""
-    if local.bwrap_works():
-        return
-    reason = "bubblewrap / Linux namespaces are not available (apt-get install -y bubblewrap)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    require_isolation("bwrap")
 
 
 @pytest.fixture
@@ -39,9 +39,14 @@ def workspace(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def box(workspace: Path):
-    with LocalSandbox(workspace, SandboxConfig(timeout_s=10)) as sandbox:
+@pytest.fixture(params=["bwrap", "bwrap-cold", "unshare", "unshare-cold"])
+def box(request: pytest.FixtureRequest, workspace: Path):
+    """Each isolation, through the warm executor (the default) and with a fresh sandbox per call."""
+    name = request.param.removesuffix("-cold")
+    require_isolation(name)
+    config = SandboxConfig(timeout_s=10, local_isolation=name, warm_exec=not request.param.endswith("-cold"))
+    with LocalSandbox(workspace, config) as sandbox:
+        assert sandbox.isolation is not None and sandbox.isolation.name == name
         yield sandbox
 
 
@@ -75,8 +80,9 @@ def test_no_capabilities_and_no_new_privileges(box: LocalSandbox) -> None:
     assert fields["NoNewPrivs"].strip() == "1"
 
 
-def test_rlimits_are_applied(workspace: Path) -> None:
-    config = SandboxConfig(open_files=100, file_size_mb=2, cpu_seconds=7, memory_mb=300)
+@pytest.mark.parametrize("warm", [True, False])
+def test_rlimits_are_applied(workspace: Path, warm: bool) -> None:
+    config = SandboxConfig(open_files=100, file_size_mb=2, cpu_seconds=7, memory_mb=300, warm_exec=warm)
     with LocalSandbox(workspace, config) as box:
         code = ("import resource as r\nprint(*(r.getrlimit(getattr(r, n))[0] for n in "
                 "('RLIMIT_NOFILE', 'RLIMIT_FSIZE', 'RLIMIT_CPU', 'RLIMIT_AS')))")
@@ -92,27 +98,69 @@ def test_only_system_directories_are_visible_and_read_only(box: LocalSandbox) ->
     assert not visible & {"root", "home", "work", "srv", "mnt", "run"}
     assert box.exec(["touch", "/usr/escape"]).exit_code != 0
     assert box.exec(["sh", "-c", "echo x > /tmp/scratch && cat /tmp/scratch"]).stdout == "x\n"
+    assert box.exec(["sh", "-c", "cat /etc/shadow; ls /etc/ssh"]).stdout == ""
+    devices = set(box.exec(["ls", "/dev"]).stdout.split())  # a minimal /dev: no disks, no kmsg, no kvm
+    assert {"null", "zero", "urandom", "shm", "fd"} <= devices <= MINIMAL_DEV
 
 
-def test_network_flag_shares_the_host_network(workspace: Path) -> None:
+@pytest.mark.parametrize("name", ["bwrap", "unshare"])
+def test_network_flag_shares_the_host_network(workspace: Path, name: str) -> None:
+    require_isolation(name)
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(10)
     threading.Thread(target=lambda: server.accept()[0].sendall(b"pong"), daemon=True).start()
     code = f"import socket\nprint(socket.create_connection(('127.0.0.1', {server.getsockname()[1]})).recv(4))"
-    with LocalSandbox(workspace, SandboxConfig(network=True)) as box:
+    with LocalSandbox(workspace, SandboxConfig(network=True, local_isolation=name)) as box:
         assert box.exec(python_command(code)).stdout == "b'pong'\n"
     server.close()
 
 
 def test_without_namespaces_it_refuses_unless_unsafe(workspace: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local, "bwrap_works", lambda: False)
+    monkeypatch.setattr(isolation, "_bwrap_works", lambda: False)
+    monkeypatch.setattr(isolation, "_unshare_works", lambda: False)
     with pytest.raises(SandboxUnavailable, match="--unsafe-local"):
         LocalSandbox(workspace)
+    assert "--unsafe-local" in (unavailable_reason("local", SandboxConfig()) or "")
     with LocalSandbox(workspace, SandboxConfig(unsafe_local=True)) as box:
-        assert "namespaces" not in box.limits
+        assert "namespaces" not in box.limits and box.isolation is None
         result = box.exec(["sh", "-c", "echo $HOME"])
         assert result.ok and result.stdout == f"{workspace}\n"
+        assert box._executor is None  # never the executor without a PID namespace: it kills what it sees
+
+
+def test_without_bubblewrap_it_falls_back_to_unshare(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_isolation("unshare")
+    monkeypatch.setattr(isolation, "_bwrap_works", lambda: False)
+    assert unavailable_reason("local", SandboxConfig()) is None
+    box = open_sandbox("local", workspace)
+    try:
+        assert isinstance(box, LocalSandbox) and box.isolation is not None
+        assert box.isolation.name == "unshare" and "namespaces" in box.limits
+        assert box.exec(["hostname"]).stdout == "sandbox\n"
+    finally:
+        box.close()
+
+
+def test_a_forced_isolation_that_is_missing_is_refused(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolation, "_unshare_works", lambda: False)
+    with pytest.raises(SandboxUnavailable, match="util-linux unshare"):
+        LocalSandbox(workspace, SandboxConfig(local_isolation="unshare"))
+
+
+def test_the_warm_executor_keeps_one_sandbox_per_run_and_comes_back_when_killed(workspace: Path) -> None:
+    with LocalSandbox(workspace) as box:
+        assert box.exec(["sh", "-c", "echo kept > /tmp/state"]).ok and box._executor is not None
+        assert box.exec(["cat", "/tmp/state"]).stdout == "kept\n"  # /tmp lives as long as the run
+        killed = box.exec(["sh", "-c", "kill -9 $PPID; sleep 30"])  # $PPID: the executor
+        assert killed.failure == "killed" and killed.duration_s < 10
+        assert box.exec(["echo", "back"]).stdout == "back\n" and box._executor is not None
+
+
+def test_a_fresh_sandbox_per_call_keeps_nothing(workspace: Path) -> None:
+    with LocalSandbox(workspace, SandboxConfig(warm_exec=False)) as box:
+        box.exec(["sh", "-c", "echo kept > /tmp/state"])
+        assert box.exec(["cat", "/tmp/state"]).exit_code != 0 and box._executor is None
 
 
 def test_a_missing_command_is_an_error_result(box: LocalSandbox) -> None:
@@ -141,6 +189,22 @@ def test_cgroup_is_removed_on_close(workspace: Path) -> None:
     box.close()
     if group is not None:
         assert not any(d.exists() for d in group.dirs)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups are writable by root only")
+def test_the_cgroup_kills_everything_but_the_warm_sandboxs_own_processes() -> None:
+    group = cgroup.create(pids=16, memory_bytes=64 * 1024 * 1024)
+    assert group is not None
+    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
+    try:
+        for proc in procs:
+            (group.dirs[0] / "cgroup.procs").write_text(str(proc.pid))
+        group.kill_all(keep=frozenset({procs[0].pid}))
+        assert [proc.wait(5) for proc in procs[1:]] == [-9, -9]
+        assert procs[0].poll() is None and group.pids() == {procs[0].pid}
+    finally:
+        group.remove()
+    assert procs[0].wait(5) == -9
 
 
 def test_describe_result_says_why_a_call_failed(box: LocalSandbox) -> None:
