@@ -31,14 +31,14 @@ class Action:
         return self.tool + json.dumps(self.args, sort_keys=True)
 
 
-def step_schema(registry: ToolRegistry, *, plan_steps: int = 0, exclude: frozenset[str] = frozenset()
-                ) -> dict[str, Any]:
+def step_schema(registry: ToolRegistry, *, plan_steps: int = 0, exclude: frozenset[str] = frozenset(),
+                thoughts: bool = True) -> dict[str, Any]:
     """With a plan, each step also says which plan step (1..plan_steps) it works on."""
     branches = []
     for t in registry:
         if t.name in exclude:
             continue
-        properties: dict[str, Any] = {"thought": {"type": "string", "maxLength": THOUGHT_MAX_CHARS}}
+        properties: dict[str, Any] = {"thought": {"type": "string", "maxLength": THOUGHT_MAX_CHARS}} if thoughts else {}
         if plan_steps:
             properties["plan_step"] = {"enum": list(range(1, plan_steps + 1))}
         properties["tool"] = {"const": t.name}

@@ -56,6 +56,8 @@ def run(
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
     plan: Annotated[bool, typer.Option(help="ask the model for a short plan first (off by default: "
                                        "the 135M default model does worse with one)")] = False,
+    thoughts: Annotated[bool, typer.Option(help="each action starts with a short thought (off by default: "
+                                           "the 135M default model copies a guessed answer from it)")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")] = "auto",
     runs_dir: RunsDir = None,
@@ -68,7 +70,7 @@ def run(
         _fail(f"--sandbox must be docker, local or auto, not {sandbox!r}")
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps, max_tokens=max_tokens,
                                                             max_seconds=max_seconds),
-                         plan=plan, shell=shell, sandbox=_sandbox_kind(sandbox))
+                         plan=plan, thoughts=thoughts, shell=shell, sandbox=_sandbox_kind(sandbox))
     config.sandbox_config.unsafe_local = unsafe_local
     if (problem := unavailable_reason(config.sandbox, config.sandbox_config)) is not None:
         _fail(problem)

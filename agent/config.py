@@ -36,6 +36,8 @@ class AgentConfig(BaseModel):
     action_tokens: int = Field(default=320, ge=32, description="longest reply the model may write per step")
     plan: bool = Field(default=False, description="ask the model for a short plan first (measured: the "
                        "135M default model does worse with one)")
+    thoughts: bool = Field(default=False, description="each action starts with a short thought (measured: the "
+                           "135M default model writes a guessed answer there and then copies it)")
     act_before_finish: bool = Field(default=True, description="finish is offered only after a tool call worked")
     decode_attempts: int = Field(default=3, ge=1, description="tries per step before a step counts as failed")
     loop_strikes: int = Field(default=3, ge=1, description="repeats tolerated after a strategy change")

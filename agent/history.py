@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from agent.events import PlanStep
 from agent.llm.base import ChatMessage
 from agent.state import RunState, Turn
-from prompts import examples, render
+from prompts import render
 
 COMPACT_CHUNK = 4
 KEEP_RECENT = 2
@@ -27,10 +27,12 @@ class PromptContext:
     goal: str
     plan_enabled: bool
     observation_chars: int
+    examples: tuple[dict, ...] = ()  # worked example runs shown before the goal
+    thoughts: bool = True  # whether actions start with a "thought"
 
 
-def render_system(tool_lines: list[dict[str, str]], plan_enabled: bool) -> str:
-    return render("system", tools=tool_lines, plan=plan_enabled)
+def render_system(tool_lines: list[dict[str, str]], plan_enabled: bool, thoughts: bool = True) -> str:
+    return render("system", tools=tool_lines, plan=plan_enabled, thoughts=thoughts)
 
 
 def plan_messages(ctx: PromptContext) -> list[ChatMessage]:
@@ -40,15 +42,17 @@ def plan_messages(ctx: PromptContext) -> list[ChatMessage]:
 def _opening(ctx: PromptContext) -> list[ChatMessage]:
     """The system prompt and the worked examples: identical for every step, so always in the KV cache."""
     messages = [ChatMessage("system", ctx.system)]
-    for example in examples():
+    for example in ctx.examples:
         messages.append(ChatMessage("user", _goal_text(example["goal"], ask_plan=False)))
         for index, step in enumerate(example["steps"]):
             data = {k: step[k] for k in ("thought", "plan_step", "tool", "args")
-                    if k != "plan_step" or ctx.plan_enabled}
+                    if (k != "plan_step" or ctx.plan_enabled) and (k != "thought" or ctx.thoughts)}
             messages.append(ChatMessage("assistant", json.dumps(data, ensure_ascii=False)))
             if index < len(example["steps"]) - 1:
-                messages.append(ChatMessage("user", render("observation", tool=step["tool"], ok=True,
-                                                           output=step["observation"])))
+                observation = render("observation", tool=step["tool"], ok=step.get("ok", True),
+                                     output=step["observation"])
+                tail = render("tail", plan=[], feedback=None, goal=example["goal"])
+                messages.append(ChatMessage("user", tail + "\n\n" + observation))
     return messages
 
 
@@ -78,17 +82,19 @@ def _assemble(ctx: PromptContext, state: RunState, turns: list[Turn], compacted:
         lines = [_summary_line(t) for t in turns[:compacted]]
         messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + render("compacted", lines=lines))
     for turn in turns[compacted:]:
-        messages.append(ChatMessage("assistant", action_json(turn, ctx.plan_enabled)))
+        messages.append(ChatMessage("assistant", action_json(turn, ctx.plan_enabled, ctx.thoughts)))
         messages.append(ChatMessage("user", observation_text(turn, ctx.observation_chars)))
-    tail = render("tail", plan=list(state.plan), feedback=feedback, goal=ctx.goal)
+    # Plan, feedback and goal go before the last observation, so that what the model reads last, and
+    # copies from, is the result it has to act on.
+    tail = render("tail", plan=list(state.plan), feedback=feedback, goal=ctx.goal if turns[compacted:] else "")
     if tail:
-        messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + tail)
+        messages[-1] = ChatMessage("user", tail + "\n\n" + messages[-1].content)
     return messages
 
 
-def action_json(turn: Turn, plan_enabled: bool) -> str:
+def action_json(turn: Turn, plan_enabled: bool, thoughts: bool = True) -> str:
     a = turn.action
-    data: dict = {"thought": a.thought}
+    data: dict = {"thought": a.thought} if thoughts else {}
     if plan_enabled:
         data["plan_step"] = a.plan_step
     data.update(tool=a.tool, args=a.args)

@@ -14,13 +14,14 @@ from agent.action import PLAN_SCHEMA, Action, parse_action, parse_plan, step_sch
 from agent.config import AgentConfig
 from agent.errors import BudgetExhausted, Finished, InvalidAction, RunFailed, RunStop, SetupError
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
+from agent.examples import select_examples
 from agent.history import PromptContext, build_messages, new_plan, plan_messages, render_system
 from agent.llm.base import ChatModel, DecodingParams
 from agent.result import Approver, RunResult
 from agent.state import RunState, advance_plan, close_plan
 from agent.store import RunStore, RunWriter, new_run_id
 from agent.strategy import Strategy
-from prompts import render
+from prompts import examples, render
 from sandbox.base import Sandbox
 from sandbox.factory import sandbox_factory as default_sandbox_factory
 from tools.base import ToolContext, ToolRegistry
@@ -139,8 +140,10 @@ class Agent:
         step = run.state.step + 1
         acted = any(t.observation and t.observation.ok for t in run.state.turns)
         exclude = frozenset({FINISH}) if self.config.act_before_finish and not acted else frozenset()
-        schema = step_schema(self.tools, plan_steps=len(run.state.plan), exclude=exclude)
         for _ in range(self.config.decode_attempts):
+            avoided = exclude | run.strategy.avoided_tools
+            schema = step_schema(self.tools, plan_steps=len(run.state.plan), thoughts=self.config.thoughts,
+                                 exclude=avoided if set(self.tools.names()) - avoided else exclude)
             feedback = (render("feedback", kind=run.strategy.feedback_kind, detail=run.strategy.feedback_detail)
                         if run.strategy.feedback_kind else None)
             messages = build_messages(self.prompt_context(run.state.goal), run.state, feedback=feedback,
@@ -166,7 +169,7 @@ class Agent:
                 continue
             if _key(action) in run.strategy.forbidden:
                 yield from self._strike(run, step, f"{action.tool} with these arguments was already tried",
-                                        generation.tokens_in, generation.tokens_out)
+                                        generation.tokens_in, generation.tokens_out, avoid_tool=action.tool)
                 self._check_budget(run)
                 continue
             return ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
@@ -196,20 +199,20 @@ class Agent:
         if run.outcomes[outcome] > 1:
             detail = f"{chosen.tool} {_key(chosen)[len(chosen.tool):][:80]}"
             yield from self._strike(run, chosen.step, f"repeated with the same result: {detail}",
-                                    forbid=_key(chosen))
+                                    forbid=_key(chosen), avoid_tool=chosen.tool if observation.ok else None)
         elif not observation.ok:
             run.strategy = run.strategy.after("tool_failed", failed=_key(chosen))
         else:
             run.strategy = run.strategy.after("ok")
 
     def _strike(self, run: _Run, step: int, message: str, tokens_in: int = 0, tokens_out: int = 0,
-                forbid: str | None = None) -> Iterator[Event]:
+                forbid: str | None = None, avoid_tool: str | None = None) -> Iterator[Event]:
         """A repeat: recorded, and the run fails once repeats outlast the strategy changes."""
         run.loop_strikes += 1
         yield self._emit(run, ErrorEvent(step, "repeated_action", message, tokens_in, tokens_out))
         if run.loop_strikes > self.config.loop_strikes:
             raise RunFailed("stuck in a loop: the same action kept coming back after a change of strategy")
-        run.strategy = run.strategy.after("repeated_action", message, forbid=forbid)
+        run.strategy = run.strategy.after("repeated_action", message, forbid=forbid, avoid_tool=avoid_tool)
 
     def _check_budget(self, run: _Run) -> None:
         state = run.state
@@ -234,11 +237,16 @@ class Agent:
 
     def prompt_context(self, goal: str) -> PromptContext:
         """The fixed parts of every prompt; the system text is rendered once per tool set, not per step."""
-        key = (tuple(self.tools.names()), self.config.plan)
+        key = (tuple(self.tools.names()), self.config.plan, self.config.thoughts)
         if self._system is None or self._system[0] != key:
             lines = [{"signature": t.signature_line(), "description": t.description} for t in self.tools]
-            self._system = (key, render_system(lines, self.config.plan))
-        return PromptContext(self._system[1], goal, self.config.plan, self.config.observation_chars)
+            self._system = (key, render_system(lines, self.config.plan, self.config.thoughts))
+        return PromptContext(self._system[1], goal, self.config.plan, self.config.observation_chars,
+                             tuple(select_examples(goal, self._usable_examples())), self.config.thoughts)
+
+    def _usable_examples(self) -> list[dict]:
+        names = set(self.tools.names())
+        return [e for e in examples() if all(step["tool"] in names for step in e["steps"])]
 
     def _emit(self, run: _Run, event: Event) -> Event:
         run.state.apply(event)

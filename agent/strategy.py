@@ -1,5 +1,7 @@
 """How decoding adapts: greedy while things go well; after a failure, feedback, more randomness, and
-a repeated action forbidden. Pure: the loop asks for the next strategy given what just happened."""
+a repeated action forbidden. A small model that repeats a call which worked usually means "done" but copies
+its last turn; the next decode then leaves that tool out, so finishing (or another tool) is what remains.
+Pure: the loop asks for the next strategy given what just happened."""
 
 from __future__ import annotations
 
@@ -22,19 +24,21 @@ class Strategy:
     feedback_detail: str = ""
     forbidden: frozenset[str] = frozenset()  # Action.key() values the model may not choose again
     just_failed: str | None = None  # the call that just failed: not to be re-run unchanged right away
+    avoided_tools: frozenset[str] = frozenset()  # left out of the next decode: the model just repeated them
     escalations: int = 0
 
     def params(self, max_new_tokens: int, seed: int) -> DecodingParams:
         return DecodingParams(max_new_tokens=max_new_tokens, temperature=self.temperature, top_p=self.top_p,
                               seed=seed + self.escalations)
 
-    def after(self, signal: Signal, detail: str = "", forbid: str | None = None, failed: str | None = None
-              ) -> Strategy:
+    def after(self, signal: Signal, detail: str = "", forbid: str | None = None, failed: str | None = None,
+              avoid_tool: str | None = None) -> Strategy:
         if signal == "ok":
             return replace(self, temperature=0.0, top_p=1.0, feedback_kind=None, feedback_detail="",
-                           just_failed=None)
+                           just_failed=None, avoided_tools=frozenset())
         temperature = BASE_TEMPERATURE if self.temperature == 0 else min(MAX_TEMPERATURE, self.temperature + 0.2)
         forbidden = self.forbidden | {forbid} if forbid else self.forbidden
         return Strategy(temperature=temperature, top_p=0.95, feedback_kind=signal, feedback_detail=detail,
                         forbidden=forbidden, just_failed=failed or self.just_failed,
+                        avoided_tools=frozenset({avoid_tool}) if avoid_tool else frozenset(),
                         escalations=self.escalations + 1)

@@ -194,3 +194,39 @@ def test_a_failed_call_is_not_rerun_unchanged_right_away(make_agent, workspace):
     assert [e.kind for e in events if isinstance(e, ErrorEvent)][0] == "unchanged_retry"
     # refused right after its failure, allowed again once something else changed in between
     assert (workspace / "runs.txt").read_text() == "xx"
+
+
+def test_a_repeated_successful_call_leaves_its_tool_out_of_the_next_decode(make_agent):
+    same = act("run_python", code="print(1)")
+    agent, model = make_agent([same, same, act("finish", answer="1")])
+    events = events_of(agent)
+    model.assert_complete()
+    assert events[-1].status == "done" and agent.result.answer == "1"
+    schemas = [json.dumps(c.json_schema) for c in model.calls]
+    assert '"const": "run_python"' in schemas[1]
+    assert '"const": "run_python"' not in schemas[2] and '"const": "finish"' in schemas[2]
+
+
+def test_a_bare_expression_shows_its_value(make_agent):
+    agent, model = make_agent([act("run_python", code="x = 6\nx * 7"), act("finish", answer="42")])
+    events = events_of(agent)
+    assert next(e for e in events if isinstance(e, Observation)).output == "42"
+
+
+def test_actions_carry_a_thought_only_when_configured(make_agent):
+    agent, model = make_agent([act("run_python", code="print(1)"), act("finish", answer="1")])
+    events_of(agent)
+    assert '"thought"' not in json.dumps(model.calls[0].json_schema)
+    assert not any('"thought"' in m.content for m in model.calls[1].messages if m.role == "assistant")
+    agent, model = make_agent([act("run_python", thought="compute", code="print(1)"), act("finish", answer="1")],
+                              thoughts=True)
+    events_of(agent)
+    assert '"thought"' in json.dumps(model.calls[0].json_schema)
+    assert '"thought": "compute"' in model.calls[1].messages[-2].content
+
+
+def test_the_last_message_ends_with_the_observation(make_agent):
+    agent, model = make_agent([act("run_python", code="print(1234)"), act("finish", answer="1234")])
+    events_of(agent, goal="what is 1234?")
+    last = model.calls[1].messages[-1].content
+    assert last.startswith("Goal: what is 1234?") and last.rstrip().endswith("1234")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sandbox.base import ExecResult, python_command
 from tools.base import ToolContext, ToolError, tool
+from tools.python_source import echo_last_expression
 
 MAX_CODE_BYTES = 100_000
 
@@ -36,14 +37,15 @@ def describe_result(result: ExecResult) -> str:
 
 @tool(side_effects=True)
 def run_python(ctx: ToolContext, code: str) -> str:
-    """Run Python code in the sandbox with the workspace as the current directory; returns what it prints.
+    """Run Python code in the sandbox with the workspace as the current directory; returns what it prints
+    (and the value of a last line that is an expression).
 
     Args:
         code: a complete Python program; print() the values you need to see
     """
     if len(code.encode("utf-8")) > MAX_CODE_BYTES:
         raise ToolError(f"code is longer than {MAX_CODE_BYTES} bytes")
-    result = ctx.sandbox.exec(python_command(code))
+    result = ctx.sandbox.exec(python_command(echo_last_expression(code)))
     text = describe_result(result)
     if not result.ok:
         raise ToolError(text)

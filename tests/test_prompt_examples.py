@@ -1,0 +1,67 @@
+"""Worked examples: chosen by the goal's words, shown only when their tools are registered."""
+
+from __future__ import annotations
+
+import subprocess
+
+from agent.examples import select_examples
+from agent.testing import act
+from prompts import examples
+from tools.python_source import echo_last_expression
+from tools.registry import default_tools
+
+
+def goals(selected):
+    return [e["goal"] for e in selected]
+
+
+def test_the_best_matching_example_comes_last():
+    chosen = select_examples("What is the total of the cost column in orders.csv?", examples())
+    assert len(chosen) == 2 and "csv" in chosen[-1]["goal"]
+    chosen = select_examples("Label each review in reviews.txt as positive or negative.", examples())
+    assert chosen[-1]["steps"][0]["tool"] == "classify_sentiment"
+
+
+def test_selection_is_stable_and_ties_keep_library_order():
+    library = [{"goal": "alpha", "steps": []}, {"goal": "beta", "steps": []}, {"goal": "gamma", "steps": []}]
+    assert goals(select_examples("nothing shared", library)) == ["beta", "alpha"]
+    assert goals(select_examples("gamma please", library)) == ["alpha", "gamma"]
+
+
+def test_every_shipped_example_uses_real_tools_with_valid_arguments():
+    registry = default_tools(shell=True)
+    for example in examples():
+        for step in example["steps"]:
+            registry.get(step["tool"]).args_model.model_validate(step["args"])
+            assert "observation" in step or step is example["steps"][-1]
+
+
+def test_examples_with_unregistered_tools_are_not_shown(make_agent):
+    from tools.registry import default_tools as tools_without_nlp
+
+    agent, model = make_agent([act("run_python", code="print(1)"), act("finish", answer="1")])
+    agent.tools = tools_without_nlp(nlp=False)
+    list(agent.stream("Is the review in review.txt positive or negative?"))
+    shown = " ".join(m.content for m in model.calls[0].messages)
+    assert "classify_sentiment\", \"args\"" not in shown and "feedback.txt" not in shown
+
+
+def run(code: str) -> str:
+    return subprocess.run(["python3", "-c", echo_last_expression(code)], capture_output=True, text=True,
+                          timeout=30).stdout
+
+
+def test_a_trailing_expression_is_printed():
+    assert run("2 ** 20") == "1048576\n"
+    assert run("a = 1; a + 1") == "2\n"
+    assert run("import math\nmath.sqrt(98596)  # root") == "314.0\n"
+    assert run("len([1,\n 2,\n 3])") == "3\n"
+    assert run("'héllo'.upper()") == "HÉLLO\n"
+
+
+def test_code_without_a_trailing_expression_is_left_alone():
+    for code in ("print(5)", "x = 1", "def f():\n    return 1", "2**2 = 4", "None"):
+        changed = echo_last_expression(code)
+        assert changed == code or run(code) == run(changed)
+    assert echo_last_expression("print(5)") == "print(5)"
+    assert echo_last_expression("2**2 = 4") == "2**2 = 4"  # a syntax error keeps the model's line numbers

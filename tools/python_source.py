@@ -1,0 +1,44 @@
+"""Source-level help for run_python: show the value of a trailing expression, as a REPL or notebook does.
+
+Small models often write `2 ** 20` or `len(text.split())` and forget print(); the run then says nothing.
+The code is only parsed here (never run), and only a top-level trailing expression is touched.
+"""
+
+from __future__ import annotations
+
+import ast
+
+VALUE_NAME = "_autogpt_value"
+
+
+def echo_last_expression(code: str) -> str:
+    """`code` with its final top-level expression statement printed; unchanged when there is none."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code  # the run reports the error with the model's own line numbers
+    if not tree.body or not isinstance(tree.body[-1], ast.Expr):
+        return code
+    last = tree.body[-1]
+    if _is_call_to(last.value, "print") or last.end_lineno is None or last.end_col_offset is None:
+        return code
+    source = code.encode("utf-8")
+    start = _byte_offset(source, last.lineno, last.col_offset)
+    end = _byte_offset(source, last.end_lineno, last.end_col_offset)
+    expression = source[start:end].decode("utf-8")
+    echo = (f"{VALUE_NAME} = (\n{expression}\n)\n"
+            f"if {VALUE_NAME} is not None:\n"
+            f"    print({VALUE_NAME} if isinstance({VALUE_NAME}, str) else repr({VALUE_NAME}))")
+    return source[:start].decode("utf-8") + echo + source[end:].decode("utf-8")
+
+
+def _is_call_to(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+
+
+def _byte_offset(source: bytes, line: int, column: int) -> int:
+    """ast positions are (1-based line, UTF-8 byte column)."""
+    offset = 0
+    for _ in range(line - 1):
+        offset = source.index(b"\n", offset) + 1
+    return offset + column
