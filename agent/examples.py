@@ -1,16 +1,20 @@
 """Which worked examples (prompts/examples.json) a goal is shown: the ones whose words it shares most.
 
 A small model copies the shape of the examples it sees, so a goal about a CSV file gets the CSV example,
-a goal about reviews the sentiment example. The choice depends on the goal only, so it is stable for a run.
+a goal about reviews the sentiment example. It copies file names too: where the goal names one file of
+the same kind (extension, test or not) as an example's, the example is shown with the goal's file name instead.
+The choice depends on the goal only, so it is stable for a run.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 SHOWN = 2
 TAG_WEIGHT = 2
+_FILE = re.compile(r"(?<![\w./-])[\w-]+(?:/[\w-]+)*\.([A-Za-z]{1,5})\b")
 _WORD = re.compile(r"[a-z]+|\.\.")
 _STOP = frozenset("a an and are as at be by do does file for from give how i in is it its me my of on or "
                   "so than that the their them then there these this to use using what with".split())
@@ -29,4 +33,32 @@ def select_examples(goal: str, library: list[dict[str, Any]], shown: int = SHOWN
         return len(goal_words & words(example["goal"])) + TAG_WEIGHT * len(goal_words & tags)
 
     ranked = sorted(range(len(library)), key=lambda i: (-score(library[i]), i))[:shown]
-    return [library[i] for i in reversed(ranked)]
+    return [with_goal_files(library[i], goal) for i in reversed(ranked)]
+
+
+def file_names(text: str) -> dict[tuple[str, bool], list[str]]:
+    """File names in `text` by kind: (lower-cased extension, whether it is a test file), in order."""
+    found: dict[tuple[str, bool], list[str]] = {}
+    for match in _FILE.finditer(text):
+        kind = (match.group(1).lower(), match.group(0).rsplit("/", 1)[-1].startswith("test_"))
+        names = found.setdefault(kind, [])
+        if match.group(0) not in names:
+            names.append(match.group(0))
+    return found
+
+
+def with_goal_files(example: dict[str, Any], goal: str) -> dict[str, Any]:
+    """`example` with each of its file names replaced by the goal's one file name of the same kind."""
+    goal_files = file_names(goal)
+    renames = {}
+    for kind, names in file_names(example["goal"]).items():
+        theirs = goal_files.get(kind, [])
+        if len(names) == 1 and len(theirs) == 1 and names[0] != theirs[0]:
+            renames[names[0]] = theirs[0]
+            if kind[0] == "py":  # the module is imported by its stem
+                renames[names[0][:-3].rsplit("/", 1)[-1]] = theirs[0][:-3].rsplit("/", 1)[-1]
+    if not renames:
+        return example
+    pattern = re.compile(r"(?<![\w./-])(" + "|".join(map(re.escape, renames)) + r")(?![\w-])")
+    text = pattern.sub(lambda m: renames[m.group(1)], json.dumps(example, ensure_ascii=False))
+    return json.loads(text)

@@ -7,7 +7,8 @@ Data (benchmarks/data/):
   (seed 7) from the human-rated ground truth of Hutto & Gilbert, ICWSM 2014 (shipped in the vaderSentiment
   3.3.2 source distribution on PyPI, MIT). Gold label: positive when the mean rating > 0. The headline figure
   leaves out near-neutral snippets (|rating| < 1); the figure over all snippets with |rating| >= 0.5 is
-  printed as well. These rows are excluded from the sentiment head's training data.
+  printed as well. These rows are excluded from the sentiment model's training data
+  (benchmarks/train_sentiment.py).
 - topics.jsonl: 60 news-style sentences, 15 each for sports / business / technology / politics, written
   for this benchmark before the topic classifier was run on them.
 - entities.jsonl: 36 news-style sentences with their person / organization / location spans, written by

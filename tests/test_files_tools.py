@@ -57,3 +57,11 @@ def test_tool_schema_comes_from_signature_and_docstring():
     assert "relative to the workspace" in schema["properties"]["path"]["description"]
     assert write_file.side_effects and not read_file.side_effects
     assert write_file.signature_line() == "write_file(path: str, content: str)"
+
+
+def test_a_missing_file_lists_what_is_there(ctx, workspace):
+    (workspace / "sales.csv").write_text("a,b\n")
+    (workspace / "sub").mkdir()
+    (workspace / "sub" / "notes.txt").write_text("x")
+    with pytest.raises(ToolError, match=r"Files in the workspace: sales.csv, sub/notes.txt\."):
+        read_file.invoke(ctx, {"path": "items.csv"})

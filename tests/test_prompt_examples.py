@@ -65,3 +65,18 @@ def test_code_without_a_trailing_expression_is_left_alone():
         assert changed == code or run(code) == run(changed)
     assert echo_last_expression("print(5)") == "print(5)"
     assert echo_last_expression("2**2 = 4") == "2**2 = 4"  # a syntax error keeps the model's line numbers
+
+
+def test_examples_take_the_goal_s_file_names():
+    from agent.examples import with_goal_files
+
+    example = {"goal": "What is the highest price in items.csv?",
+               "steps": [{"tool": "run_python", "args": {"code": "open('items.csv')"}, "observation": "1"}]}
+    renamed = with_goal_files(example, "What is the total of the amount column in sales.csv?")
+    assert renamed["goal"] == "What is the highest price in sales.csv?"
+    assert renamed["steps"][0]["args"]["code"] == "open('sales.csv')"
+    assert with_goal_files(example, "Sum a.csv and b.csv") == example  # ambiguous: left alone
+    fix = {"goal": "test_prices.py fails. Fix prices.py.",
+           "steps": [{"tool": "run_python", "args": {"code": "import prices\nrunpy.run_path('test_prices.py')"}}]}
+    renamed = with_goal_files(fix, "Fix words.py so that test_words.py passes.")
+    assert renamed["steps"][0]["args"]["code"] == "import words\nrunpy.run_path('test_words.py')"

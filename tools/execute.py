@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sandbox.base import ExecResult, python_command
 from tools.base import ToolContext, ToolError, tool
+from tools.files import workspace_files_hint
 from tools.python_source import echo_last_expression
 
 MAX_CODE_BYTES = 100_000
@@ -48,6 +49,8 @@ def run_python(ctx: ToolContext, code: str) -> str:
     result = ctx.sandbox.exec(python_command(echo_last_expression(code)))
     text = describe_result(result)
     if not result.ok:
+        if "FileNotFoundError" in result.stderr:
+            text += "\n" + workspace_files_hint(ctx.workspace)
         raise ToolError(text)
     return text
 

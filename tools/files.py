@@ -9,6 +9,7 @@ from tools.base import ToolContext, ToolError, tool
 MAX_READ_BYTES = 200_000
 MAX_WRITE_BYTES = 1_000_000
 MAX_LIST_ENTRIES = 200
+HINT_FILES = 20
 
 
 def resolve_in_workspace(workspace: Path, path: str) -> Path:
@@ -34,7 +35,7 @@ def read_file(ctx: ToolContext, path: str) -> str:
     """
     target = resolve_in_workspace(ctx.workspace, path)
     if not target.is_file():
-        raise ToolError(f"no such file: {path}")
+        raise ToolError(f"no such file: {path}. {workspace_files_hint(ctx.workspace)}")
     data = target.read_bytes()[: MAX_READ_BYTES + 1]
     text = data[:MAX_READ_BYTES].decode("utf-8", errors="replace")
     if len(data) > MAX_READ_BYTES:
@@ -78,3 +79,13 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     existed = target.exists()
     target.write_bytes(encoded)
     return f"{'replaced' if existed else 'created'} {path} ({len(encoded)} bytes)"
+
+
+def workspace_files_hint(workspace: Path) -> str:
+    """A short list of the workspace's files, for an observation about a file that is not there."""
+    files = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(workspace).parts))
+    if not files:
+        return "The workspace has no files."
+    more = f" and {len(files) - HINT_FILES} more" if len(files) > HINT_FILES else ""
+    return "Files in the workspace: " + ", ".join(files[:HINT_FILES]) + more + "."

@@ -1,7 +1,8 @@
 """The three ready-made text tasks as plain functions over lists of texts (the tools and the CLI call these).
 
-- sentiment: a linear head on all-MiniLM-L6-v2 embeddings, shipped in `tools/nlp_data/sentiment/`
-  (trained on the VADER tweet + NYT-editorial ground truth; see benchmarks/train_sentiment_head.py).
+- sentiment: all-MiniLM-L6-v2 with its top two layers fine-tuned (+ a linear head), shipped in
+  `tools/nlp_data/sentiment/` (trained on the VADER human-rated ground truth; see tools/nlp_sentiment.py
+  and benchmarks/train_sentiment.py).
 - topic: zero-shot, the cosine similarity between a text's embedding and each label's ("This text is about
   LABEL."), turned into probabilities with a softmax.
 - entities: spaCy's en_core_web_sm named-entity recognizer, its labels mapped to four types.
@@ -60,18 +61,18 @@ def _check_texts(texts: list[str]) -> None:
 
 
 @cache
-def _sentiment_classifier() -> Any:
-    from tools.text_classifier import load_classifier
+def _sentiment_model() -> Any:
+    from tools.nlp_sentiment import load_sentiment_model
 
-    return load_classifier(SENTIMENT_DIR)
+    return load_sentiment_model(SENTIMENT_DIR)
 
 
 def classify_sentiment(texts: list[str]) -> list[Label]:
     """positive / negative with the probability of each (the model has no neutral class)."""
     _check_texts(texts)
-    classifier = _sentiment_classifier()
-    probs = classifier.probabilities(texts)
-    return [_label_from(classifier.labels, [float(p) for p in row]) for row in probs]
+    model = _sentiment_model()
+    probs = model.probabilities(texts)
+    return [_label_from(model.labels, [float(p) for p in row]) for row in probs]
 
 
 def parse_labels(labels: list[str] | str) -> list[str]:
