@@ -53,8 +53,8 @@ class ScriptedModel:
 
 
 def act(tool: str, thought: str = "", plan_step: int | None = None, **args: Any) -> dict[str, Any]:
-    """A scripted action reply."""
-    reply: dict[str, Any] = {"thought": thought}
+    """A scripted action reply; it has a "thought" only when one is given (thoughts are off by default)."""
+    reply: dict[str, Any] = {"thought": thought} if thought else {}
     if plan_step is not None:
         reply["plan_step"] = plan_step
     reply.update(tool=tool, args=args)

@@ -34,7 +34,7 @@ def test_a_constrained_step_always_parses_into_a_valid_action(real_model, tmp_pa
     state = RunState(goal=goal)
     context = agent.prompt_context(state.goal)
     messages = build_messages(context, state, feedback=None, budget_tokens=4096, count=real_model.count_tokens)
-    schema = step_schema(agent.tools)
+    schema = step_schema(agent.tools, thoughts=agent.config.thoughts)
     for temperature in (0.0, 0.9):
         generation = real_model.generate(messages, json_schema=schema,
                                          params=DecodingParams(max_new_tokens=400, temperature=temperature,
