@@ -5,13 +5,16 @@
 Sections (each prints a table; the LAST line is one JSON object with the headline figures):
 1. decode tok/s: `TransformersChatModel.generate` vs `model.generate` on the same weights, dtype, threads
    and prompt, free text and under the same JSON-schema grammar (xgrammar's HF logits processor for the
-   baseline); runs alternate ours/theirs so background load hits both alike; medians reported.
+   baseline), ours also with prompt-lookup drafts off; runs alternate ours/theirs so background load hits
+   both alike; medians reported.
 2. prefill over a scripted 10-step agent run (history grows by [action, observation] pairs, the last user
    message carries a changing tail, one compaction at step 7): tokens and seconds we prefill vs
    re-encoding the whole prompt each step (what an agent calling `generate` per step does).
 3. cold start to the first generated token in a fresh process: with an empty cache dir (first ever:
    includes GGUF de-quantization) and warm; a warm process also runs 3 agent-like steps and reports its
-   peak RSS (getrusage and VmHWM). Runs first, before this process loads anything.
+   peak RSS (getrusage and VmHWM). Runs first, before this process loads anything. The same through the
+   real command line: `autogpt run GOAL` (its own prompts, sandbox check, run store) from process start
+   to the first token of the first step, once to warm its prompt KV, then measured.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,49 +112,87 @@ def main() -> None:
 
 def decode_section(ours: Any, hf_model: Any, hf_tok: Any, tokens: int, reps: int) -> dict[str, Any]:
     import xgrammar as xgr
+    import xgrammar.contrib.hf  # noqa: F401  (the baseline's logits processor)
 
-    ids = hf_tok.apply_chat_template([{"role": m.role, "content": m.content} for m in STORY],
-                                     add_generation_prompt=True, return_tensors="pt", return_dict=True)
     agent_prompt = [ChatMessage("system", SYSTEM), ChatMessage("user", GOAL + "\nNext step?")]
-    agent_ids = hf_tok.apply_chat_template([{"role": m.role, "content": m.content} for m in agent_prompt],
-                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)
     info = xgr.TokenizerInfo.from_huggingface(hf_tok, vocab_size=hf_model.config.vocab_size)
     compiled = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(ACTION_SCHEMA), any_whitespace=False)
-    rows: dict[str, list[float]] = {k: [] for k in ("ours", "plain", "ours_grammar", "plain_grammar")}
-    texts: dict[str, str] = {}
-    params = DecodingParams(max_new_tokens=tokens)
+    runs: dict[str, list[Run]] = {k: [] for k in ("ours", "plain", "ours_grammar", "plain_grammar",
+                                                  "ours_grammar_no_drafts")}
     for _ in range(reps):
-        ours.reset_cache()  # both sides prefill the same prompt from scratch
-        g = ours.generate(STORY, params=params)
-        rows["ours"].append(g.tokens_out / g.seconds)
-        started = time.monotonic()
-        out = hf_model.generate(**ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
-        rows["plain"].append((out.shape[1] - ids["input_ids"].shape[1]) / (time.monotonic() - started))
-        ours.reset_cache()
-        g = ours.generate(agent_prompt, json_schema=ACTION_SCHEMA, params=DecodingParams(max_new_tokens=96))
-        rows["ours_grammar"].append(g.tokens_out / g.seconds)
-        texts["ours"] = g.text
-        started = time.monotonic()
-        out = hf_model.generate(**agent_ids, max_new_tokens=96, do_sample=False,
-                                logits_processor=[xgr.contrib.hf.LogitsProcessor(compiled)])
-        new = out[0, agent_ids["input_ids"].shape[1]:]
-        rows["plain_grammar"].append(len(new) / (time.monotonic() - started))
-        texts["plain"] = hf_tok.decode(new, skip_special_tokens=True)
-    med = {k: statistics.median(v) for k, v in rows.items()}
-    mask_ms = mask_cost_ms(ours, texts["ours"])
-    print(f"\n== decode: output tokens/s (median of {reps}, prefill of a short prompt included) ==")
-    print(f"{'':14}{'ours':>9}{'plain generate':>16}{'speedup':>9}")
-    print(f"{'free text':14}{med['ours']:9.1f}{med['plain']:16.1f}{med['ours'] / med['plain']:9.2f}x")
-    print(f"{'JSON grammar':14}{med['ours_grammar']:9.1f}{med['plain_grammar']:16.1f}"
-          f"{med['ours_grammar'] / med['plain_grammar']:9.2f}x")
+        runs["ours"].append(run_ours(ours, STORY, None, tokens))
+        runs["plain"].append(run_plain(hf_model, hf_tok, STORY, [], tokens))
+        runs["ours_grammar"].append(run_ours(ours, agent_prompt, ACTION_SCHEMA, 96))
+        ours.drafting = False  # what prompt-lookup drafts add (same text, one token per forward pass)
+        runs["ours_grammar_no_drafts"].append(run_ours(ours, agent_prompt, ACTION_SCHEMA, 96))
+        ours.drafting = True
+        runs["plain_grammar"].append(run_plain(hf_model, hf_tok, agent_prompt,
+                                               [xgr.contrib.hf.LogitsProcessor(compiled)], 96))
+    whole = {k: statistics.median(r.tokens / r.seconds for r in v) for k, v in runs.items()}
+    after = {k: statistics.median((r.tokens - 1) / (r.seconds - r.first_token_s) for r in v)
+             for k, v in runs.items()}
+    texts = {k: v[-1].text for k, v in runs.items()}
+    mask_ms = mask_cost_ms(ours, texts["ours_grammar"])
+    print(f"\n== decode: output tokens/s, median of {reps}; whole call (prompt prefill included) | "
+          "after the first token ==")
+    print(f"{'':14}{'ours':>9}{'plain':>8}{'speedup':>9} |{'ours':>8}{'plain':>8}{'speedup':>9}")
+    for label, key, base in (("free text", "ours", "plain"), ("JSON grammar", "ours_grammar", "plain_grammar"),
+                             ("  no drafts", "ours_grammar_no_drafts", "plain_grammar")):
+        print(f"{label:14}{whole[key]:9.1f}{whole[base]:8.1f}{whole[key] / whole[base]:8.2f}x |"
+              f"{after[key]:8.1f}{after[base]:8.1f}{after[key] / after[base]:8.2f}x")
     print(f"grammar mask (fill + apply) per token: {mask_ms:.3f} ms")
-    print(f"ours:  {texts['ours']}\nplain: {texts['plain']}")
-    return {"decode_tok_s": round(med["ours"], 2), "plain_decode_tok_s": round(med["plain"], 2),
-            "decode_speedup": round(med["ours"] / med["plain"], 2),
-            "grammar_decode_tok_s": round(med["ours_grammar"], 2),
-            "plain_grammar_decode_tok_s": round(med["plain_grammar"], 2),
-            "grammar_decode_speedup": round(med["ours_grammar"] / med["plain_grammar"], 2),
+    print(f"ours:  {texts['ours_grammar']}\nplain: {texts['plain_grammar']}")
+    return {"decode_tok_s": round(whole["ours"], 2), "plain_decode_tok_s": round(whole["plain"], 2),
+            "decode_speedup": round(whole["ours"] / whole["plain"], 2),
+            "grammar_decode_tok_s": round(whole["ours_grammar"], 2),
+            "plain_grammar_decode_tok_s": round(whole["plain_grammar"], 2),
+            "grammar_decode_speedup": round(whole["ours_grammar"] / whole["plain_grammar"], 2),
+            "grammar_decode_speedup_no_drafts": round(whole["ours_grammar_no_drafts"] / whole["plain_grammar"], 2),
+            "decode_speedup_after_first_token": round(after["ours"] / after["plain"], 2),
+            "grammar_decode_speedup_after_first_token": round(after["ours_grammar"] / after["plain_grammar"], 2),
             "grammar_mask_ms_per_token": round(mask_ms, 3)}
+
+
+@dataclass(frozen=True)
+class Run:
+    tokens: int
+    seconds: float
+    first_token_s: float  # of `seconds`, until the first new token (mostly the prompt's prefill)
+    text: str
+
+
+def run_ours(ours: Any, messages: list[ChatMessage], schema: dict[str, Any] | None, tokens: int) -> Run:
+    ours.reset_cache()  # both sides prefill the same prompt from scratch
+    first: list[float] = []
+    started = time.monotonic()
+    g = ours.generate(messages, json_schema=schema, params=DecodingParams(max_new_tokens=tokens),
+                      on_text=lambda piece: first or first.append(time.monotonic()))
+    return Run(g.tokens_out, time.monotonic() - started, first[0] - started, g.text)
+
+
+def run_plain(hf_model: Any, hf_tok: Any, messages: list[ChatMessage], processors: list[Any], tokens: int) -> Run:
+    """`model.generate` greedy; free text (no processors) is held to exactly `tokens` new tokens."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class FirstToken(BaseStreamer):  # generate() puts the prompt first, then each new token
+        def __init__(self) -> None:
+            self.puts: list[float] = []
+
+        def put(self, value: Any) -> None:
+            self.puts.append(time.monotonic())
+
+        def end(self) -> None:
+            pass
+
+    ids = hf_tok.apply_chat_template([{"role": m.role, "content": m.content} for m in messages],
+                                     add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    streamer = FirstToken()
+    started = time.monotonic()
+    out = hf_model.generate(**ids, max_new_tokens=tokens, min_new_tokens=None if processors else tokens,
+                            do_sample=False, logits_processor=processors, streamer=streamer)
+    seconds = time.monotonic() - started
+    new = out[0, ids["input_ids"].shape[1]:]
+    return Run(len(new), seconds, streamer.puts[1] - started, hf_tok.decode(new, skip_special_tokens=True))
 
 
 def mask_cost_ms(ours: Any, text: str) -> float:
@@ -280,11 +322,51 @@ def fresh_process(cache: str, dtype: str, steps: int) -> dict[str, Any]:
             "rss_mb": out["rss_mb"]}
 
 
+CLI_CHILD = """
+import json, os, sys, time
+from agent.llm.transformers_backend import TransformersChatModel, _Stream
+
+def first_token(self, ids):  # the decode loop calls this right after choosing the first token
+    print(json.dumps({{"first_token": time.time()}}), flush=True)
+    os._exit(0)
+
+def first_step_only(self, *args, **kwargs):  # warm-up: finish one model call (it stores the prompt KV)
+    generation = generate(self, *args, **kwargs)
+    print(json.dumps({{"first_token": time.time()}}), flush=True)
+    os._exit(0)
+
+generate = TransformersChatModel.generate
+if {warm_up!r}:
+    TransformersChatModel.generate = first_step_only
+else:
+    _Stream.push = first_token
+sys.argv = ["autogpt", "run", {goal!r}, "--workspace", {workspace!r}, "--runs-dir", {runs!r},
+            "--dtype", {dtype!r}, "--unsafe-local"]
+from agent.cli import main
+main()
+"""
+
+
+def cli_first_token(cache: str, dtype: str, warm_up: bool) -> float:
+    """Seconds from starting `autogpt run` to its first generated token (nothing after it runs)."""
+    with tempfile.TemporaryDirectory(prefix="autogpt-cli-") as tmp:
+        (Path(tmp) / "sales.csv").write_text("region,price,units\nnorth,12.5,3\nsouth,40.0,1\n")
+        code = CLI_CHILD.format(warm_up=warm_up, goal=GOAL.removeprefix("Goal: "), workspace=tmp,
+                                runs=str(Path(tmp) / "runs"), dtype=dtype)
+        env = dict(os.environ, AUTOGPT_CACHE=cache)
+        started = time.time()
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                              check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["first_token"] - started
+
+
 def cold_section(dtype: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="autogpt-cache-") as cache:
         first = fresh_process(cache, dtype, 1)
         warm = [fresh_process(cache, dtype, 1) for _ in range(2)]
         run = fresh_process(cache, dtype, 3)
+        cli_first_token(cache, dtype, warm_up=True)
+        cli = statistics.median(cli_first_token(cache, dtype, warm_up=False) for _ in range(2))
     warm_first = statistics.median(w["first_token_s"] for w in warm)
     print("\n== cold start: process start -> first generated token (agent prompt, JSON grammar) ==")
     print(f"first ever (empty cache, GGUF de-quantized): {first['first_token_s']:.2f} s")
@@ -292,13 +374,15 @@ def cold_section(dtype: str) -> dict[str, Any]:
     ready_s = statistics.median(w["load_s"] for w in warm)
     print(f"warm cache: {warm_first:.2f} s (python + import torch {torch_s:.2f} s, "
           f"model ready {ready_s:.2f} s)")
+    print(f"warm cache, `autogpt run GOAL` to its first token: {cli:.2f} s")
     # ru_maxrss survives exec (Linux folds the parent's high-water mark in at exec), so this section runs
     # before the parent loads any model; VmHWM is the child's own peak either way.
     print(f"peak RSS of a 3-step run: {run['rss_mb']:.0f} MB by getrusage, {run['hwm_mb']:.0f} MB VmHWM "
           f"(at exit: {run['rss_now']})")
     return {"first_ever_first_token_s": round(first["first_token_s"], 2),
             "warm_torch_import_s": round(torch_s, 2), "warm_model_ready_s": round(ready_s, 2),
-            "warm_first_token_s": round(warm_first, 2), "peak_rss_mb": round(max(run["rss_mb"], run["hwm_mb"]))}
+            "warm_first_token_s": round(warm_first, 2), "cli_warm_first_token_s": round(cli, 2),
+            "peak_rss_mb": round(max(run["rss_mb"], run["hwm_mb"]))}
 
 
 if __name__ == "__main__":

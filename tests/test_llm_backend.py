@@ -170,3 +170,110 @@ def test_a_new_process_starts_from_the_stored_prompt_prefill(model: Any, tmp_pat
     restarted._prompt_store = store
     again = restarted.generate(messages, params=DecodingParams(max_new_tokens=16))
     assert again.prefilled_tokens == 1 and again.text == reference.text
+
+
+AGENT_SYSTEM = ChatMessage("system", (
+    "You are an agent. Tools: run_python(code), read_file(path), finish(answer). Reply with one JSON object.\n"
+    'Example: {"thought": "Read the data first.", "tool": "read_file", "args": {"path": "sales.csv"}}'))
+
+
+def test_drafted_tokens_never_change_greedy_output(model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prompt lookup only skips forward passes: the text is what one-token-per-pass greedy decoding gives."""
+    schema = TypeAdapter(Action).json_schema()
+    cases = [([AGENT_SYSTEM, ChatMessage("user", "Goal: read sales.csv and report the total.")], schema),
+             (ask("Repeat after me three times: the quick brown fox jumps over the lazy dog."), None)]
+    passes: list[int] = []
+    forward = model._forward
+
+    def counted(ids: list[int], keep: int = 1) -> Any:
+        passes.append(len(ids))
+        return forward(ids, keep)
+
+    monkeypatch.setattr(model, "_forward", counted)
+    for messages, case_schema in cases:
+        runs = {}
+        for drafting in (False, True):
+            model.drafting = drafting
+            model.reset_cache()
+            passes.clear()
+            g = model.generate(messages, json_schema=case_schema, params=DecodingParams(max_new_tokens=48))
+            runs[drafting] = (g.text, len(passes), len(model._cached_ids))
+        (plain, plain_passes, plain_cached), (drafted, drafted_passes, drafted_cached) = runs.values()
+        assert drafted == plain
+        assert drafted_passes < plain_passes  # the guesses were used, so the comparison means something
+        assert drafted_cached == plain_cached  # rejected guesses do not stay in the cache
+
+
+def test_grammar_is_built_without_importing_transformers() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from agent.llm.transformers_backend import TransformersChatModel
+from agent.llm.base import ChatMessage, DecodingParams
+m = TransformersChatModel("default")
+m.generate([ChatMessage("user", "Hi")], json_schema={"type": "boolean"}, params=DecodingParams(max_new_tokens=2))
+assert "transformers" not in sys.modules, "the fast path imported transformers"
+import transformers, xgrammar.contrib.hf
+assert issubclass(xgrammar.contrib.hf.LogitsProcessor, transformers.LogitsProcessor)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_grammar_vocabulary_is_what_xgrammar_builds_from_the_transformers_tokenizer(model: Any) -> None:
+    from transformers import AutoTokenizer
+
+    from agent.llm.grammar import import_xgrammar, tokenizer_info
+    from agent.llm.loading import _cached_or_convert, resolve_model
+
+    xgr = import_xgrammar()
+    ours = tokenizer_info(xgr, model.tokenizer, model.vocab_size)
+    directory, _ = _cached_or_convert(resolve_model())
+    theirs = xgr.TokenizerInfo.from_huggingface(AutoTokenizer.from_pretrained(directory),
+                                                vocab_size=model.vocab_size,
+                                                stop_token_ids=sorted(model.tokenizer.stop_ids))
+    assert ours.dump_metadata() == theirs.dump_metadata()
+    assert ours.decoded_vocab == theirs.decoded_vocab
+
+
+def test_string_guard_blocks_every_merged_closer_token(model: Any) -> None:
+    from agent.llm.string_guard import _merged_closer
+
+    every = [i for i in range(model.vocab_size) if _merged_closer(model.tokenizer.decode([i]))]
+    assert model.string_guard._blocked.tolist() == every
+
+
+def test_prepared_weights_are_stored_once_and_mapped_after(model: Any, tmp_path: Any) -> None:
+    import torch
+
+    from agent.llm.llama_engine import LlamaEngine
+    from agent.llm.loading import _cached_or_convert, resolve_model
+
+    directory, _ = _cached_or_convert(resolve_model())
+    config = json.loads((directory / "config.json").read_text())
+    stored = tmp_path / "engine.safetensors"
+    ids = model._encode(ask("Name a colour."))
+    with torch.inference_mode():
+        built = LlamaEngine(directory, config, "cpu", torch.float32, stored).forward(ids, 0)
+        assert stored.is_file()
+        mapped = LlamaEngine(directory, config, "cpu", torch.float32, stored).forward(ids, 0)
+        stored.write_bytes(stored.read_bytes()[:1000])  # a torn file is rebuilt, not trusted
+        rebuilt = LlamaEngine(directory, config, "cpu", torch.float32, stored).forward(ids, 0)
+    assert torch.equal(built, mapped) and torch.equal(built, rebuilt)
+
+
+def test_general_engine_gives_the_fast_engines_text_while_rewinding_its_cache(model: Any) -> None:
+    """The transformers path (other architectures) rewinds its cache for rejected drafts and changed prompts."""
+    from agent.llm.transformers_backend import TransformersChatModel
+
+    general = TransformersChatModel("default", engine="hf")
+    messages = [AGENT_SYSTEM, ChatMessage("user", "Goal: read sales.csv and report the total.")]
+    schema = TypeAdapter(Action).json_schema()
+    params = DecodingParams(max_new_tokens=40)
+    model.reset_cache()
+    expected = model.generate(messages, json_schema=schema, params=params).text
+    assert general.generate(messages, json_schema=schema, params=params).text == expected
+    again = general.generate(messages, json_schema=schema, params=params)  # the cache is cut back to the prompt
+    assert again.text == expected and again.prefilled_tokens == 1

@@ -21,6 +21,7 @@ class ChatTokenizer:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         self.backend = backend
+        self._vocabulary: dict[str, int] | None = None
         self.special = special
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         env.globals["raise_exception"] = _raise
@@ -60,11 +61,18 @@ class ChatTokenizer:
     def decode(self, ids: list[int]) -> str:
         return self.backend.decode(ids, skip_special_tokens=True)
 
+    def token_texts(self, ids: list[int]) -> list[str]:
+        """The text of each token in `ids` decoded alone (one call into the Rust library)."""
+        return self.backend.decode_batch([[i] for i in ids], skip_special_tokens=True)
+
     def token_id(self, text: str | None) -> int | None:
         return None if text is None else self.backend.token_to_id(text)
 
     def vocabulary(self) -> dict[str, int]:
-        return self.backend.get_vocab(with_added_tokens=True)
+        """Token text -> id, added tokens included (built once: ~50 ms; callers must not change it)."""
+        if self._vocabulary is None:
+            self._vocabulary = self.backend.get_vocab(with_added_tokens=True)
+        return self._vocabulary
 
     def backend_json(self) -> str:
         return self.backend.to_str()

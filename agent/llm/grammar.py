@@ -4,11 +4,16 @@ Per token the cost is one `fill_next_token_bitmask` (microseconds to a few hundr
 plus one in-place masking of the logits. Where the grammar leaves no choice (JSON keys, `const` tool
 names, punctuation), `forced_tokens` hands the decode loop those tokens so it can feed them in one forward
 pass instead of one pass each.
+
+xgrammar is imported without transformers (`import_xgrammar`): at module level it imports transformers
+(1.5-3 s on two cores) only for things this module never uses.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import types
 from functools import lru_cache
 from typing import Any
 
@@ -19,20 +24,8 @@ class JsonGrammar:
     """Compiles JSON schemas for one tokenizer and hands out fresh matchers."""
 
     def __init__(self, tokenizer: ChatTokenizer, vocab_size: int) -> None:
-        import xgrammar as xgr
-
-        self._xgr = xgr
-        vocab = tokenizer.vocabulary()
-        encoded = [""] * vocab_size
-        for token, index in vocab.items():
-            if index < vocab_size:
-                encoded[index] = token
-        # What from_huggingface does, minus needing a transformers tokenizer object.
-        meta = xgr.TokenizerInfo._detect_metadata_from_hf(tokenizer.backend_json())
-        info = xgr.TokenizerInfo(encoded, meta["vocab_type"], vocab_size=vocab_size,
-                                 stop_token_ids=sorted(tokenizer.stop_ids),
-                                 add_prefix_space=meta["add_prefix_space"])
-        self._compiler = xgr.GrammarCompiler(info)
+        self._xgr = xgr = import_xgrammar()
+        self._compiler = xgr.GrammarCompiler(tokenizer_info(xgr, tokenizer, vocab_size))
         self.vocab_size = vocab_size
         self._stop_ids = sorted(tokenizer.stop_ids)
         self._compile = lru_cache(maxsize=32)(self._compile_uncached)
@@ -73,3 +66,93 @@ class JsonGrammar:
         for token in self._stop_ids:
             words[token // 32] &= ~(1 << (token % 32)) if token % 32 != 31 else 0x7FFFFFFF
         return not bool(words.any())
+
+
+def tokenizer_info(xgr: Any, tokenizer: ChatTokenizer, vocab_size: int) -> Any:
+    """What `xgr.TokenizerInfo.from_huggingface` builds, from a `tokenizers` tokenizer (no transformers)."""
+    encoded = [""] * vocab_size
+    for token, index in tokenizer.vocabulary().items():
+        if index < vocab_size:
+            encoded[index] = token
+    vocab_type, add_prefix_space = _vocab_metadata(xgr, tokenizer)
+    return xgr.TokenizerInfo(encoded, vocab_type, vocab_size=vocab_size,
+                             stop_token_ids=sorted(tokenizer.stop_ids), add_prefix_space=add_prefix_space)
+
+
+def _vocab_metadata(xgr: Any, tokenizer: ChatTokenizer) -> tuple[Any, bool]:
+    """(vocab type, add_prefix_space) as xgrammar detects them from tokenizer.json.
+
+    A plain byte-level BPE (GPT-2 style, SmolLM2) is recognised from the tokenizer objects directly; the
+    general detection serialises and re-parses the whole tokenizer (~0.1 s), so it is the fallback.
+    """
+    from tokenizers import decoders, pre_tokenizers
+
+    backend = tokenizer.backend
+    pre = backend.pre_tokenizer
+    if (isinstance(backend.decoder, decoders.ByteLevel) and isinstance(pre, pre_tokenizers.ByteLevel)
+            and backend.normalizer is None):
+        return xgr.VocabType.BYTE_LEVEL, bool(pre.add_prefix_space)
+    meta = xgr.TokenizerInfo._detect_metadata_from_hf(tokenizer.backend_json())
+    return meta["vocab_type"], bool(meta["add_prefix_space"])
+
+
+def import_xgrammar() -> Any:
+    """`import xgrammar`, without importing transformers when nothing has imported it yet.
+
+    xgrammar needs transformers only for isinstance checks in `TokenizerInfo.from_huggingface` and as the
+    base class of `xgrammar.contrib.hf.LogitsProcessor`; we use neither. While xgrammar imports, its own
+    modules (and only they: other threads are unaffected) get a stand-in for `transformers` whose classes
+    answer isinstance/issubclass by asking the real package once something has imported it.
+    `xgrammar.contrib.hf` is then forgotten, so a later `import xgrammar.contrib.hf` subclasses the real
+    `transformers.LogitsProcessor`.
+    """
+    import builtins
+
+    if "xgrammar" in sys.modules or "transformers" in sys.modules:
+        import xgrammar
+
+        return xgrammar
+    real_import = builtins.__import__
+    stand_in = _TransformersStandIn("transformers")
+
+    def import_for_xgrammar(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (),
+                            level: int = 0) -> Any:
+        importer = (globals or {}).get("__name__") or ""
+        if name == "transformers" and level == 0 and importer.partition(".")[0] == "xgrammar":
+            return stand_in
+        return real_import(name, globals, locals, fromlist, level)
+
+    builtins.__import__ = import_for_xgrammar
+    try:
+        import xgrammar
+    finally:
+        builtins.__import__ = real_import
+    sys.modules.pop("xgrammar.contrib.hf", None)
+    for package in (xgrammar, xgrammar.contrib):
+        package.__dict__.pop("hf", None)
+    return xgrammar
+
+
+class _RealTransformersClass(type):
+    """Stands for `transformers.<name>`: checks are answered by the real class, or False before it exists."""
+
+    def _real(cls) -> type | None:
+        module = sys.modules.get("transformers")
+        return None if module is None else getattr(module, cls.__name__)
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        real = cls._real()
+        return real is not None and isinstance(obj, real)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        real = cls._real()
+        return real is not None and issubclass(sub, real)
+
+
+class _TransformersStandIn(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        stand_in = _RealTransformersClass(name, (), {})
+        setattr(self, name, stand_in)
+        return stand_in

@@ -2,9 +2,10 @@
 
 A GGUF file is de-quantized to torch tensors when transformers loads it (about 15 s for the default model
 on two cores), so the result is cached once as safetensors + config + tokenizer under the user's cache
-directory. Later processes read that directory without transformers when they can: the weights with
-safetensors into `LlamaEngine`, the tokenizer from tokenizer.json (`ChatTokenizer`); anything else goes
-through `AutoModelForCausalLM` and `HFEngine`.
+directory. Later processes read that directory without transformers when they can: the weights into
+`LlamaEngine` (which keeps its own prepared copy under `engine/`, memory-mapped by later processes), the
+tokenizer from tokenizer.json (`ChatTokenizer`); anything else goes through `AutoModelForCausalLM` and
+`HFEngine`.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class LoadedModel:
     tokenizer: ChatTokenizer
     vocab_size: int
     context_window: int
-    identity: str  # changes when the weights, dtype or device change (names derived caches)
+    identity: str  # changes when the weights, dtype, device or engine layout change (names derived caches)
 
 
 def pick_threads() -> int:
@@ -117,54 +118,30 @@ def pick_threads() -> int:
 
 
 def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str = "auto") -> LoadedModel:
-    """The fast path (`engine="auto"`, llama architectures) reads weights and tokenizer without transformers.
-
-    xgrammar's import (which pulls in transformers, 1-2 s) runs in a thread meanwhile; it is joined before
-    anything here imports transformers and before returning, so no other code can race that import.
-    """
-    import threading
-
+    """The fast path (`engine="auto"`, llama architectures) reads weights and tokenizer without transformers."""
     import torch
 
     if device == "cpu":
         torch.set_num_threads(pick_threads())
-    grammar_import = threading.Thread(target=_import_xgrammar, daemon=True)
-    grammar_import.start()
-    try:
-        return _load_local_model(source, device, dtype, engine, grammar_import)
-    finally:
-        grammar_import.join()
-
-
-def _import_xgrammar() -> None:
-    try:
-        import xgrammar  # noqa: F401
-    except ImportError:
-        pass  # reported where a grammar is first built
-
-
-def _load_local_model(source: ModelSource, device: str, dtype: Any, engine: str,
-                      grammar_import: Any) -> LoadedModel:
-    if source.gguf_file is not None and not (model_cache_root() / source.cache_key() / "complete").is_file():
-        grammar_import.join()  # de-quantizing imports transformers
     directory, gguf = _cached_or_convert(source)
-    identity = _identity(source, directory, device, dtype)
     if gguf is None and engine == "auto":
         from agent.llm import llama_engine
 
         config = json.loads((directory / "config.json").read_text())
         tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory))
         if tokenizer is not None and llama_engine.supports(config, directory):
-            fast = llama_engine.LlamaEngine(directory, config, device, dtype)
+            identity = _identity(source, directory, device, dtype, f"llama{llama_engine.WEIGHTS_FORMAT}")
+            weights = model_cache_root().parent / "engine" / f"{identity}.safetensors"
+            fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights)
             return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
     from agent.llm.hf_engine import HFEngine
 
-    grammar_import.join()
     model, hf_tokenizer = load_model_and_tokenizer(source, device, dtype)
     stop_ids = _ids(getattr(model.generation_config, "eos_token_id", None))
     tokenizer = ChatTokenizer.from_transformers(hf_tokenizer, stop_ids)
     return LoadedModel(HFEngine(model, device), tokenizer, int(model.config.vocab_size),
-                       int(getattr(model.config, "max_position_embeddings", 2048)), identity)
+                       int(getattr(model.config, "max_position_embeddings", 2048)),
+                       _identity(source, directory, device, dtype, "hf"))
 
 
 def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
@@ -239,8 +216,8 @@ def _ids(value: Any) -> set[int]:
     return {int(v) for v in value} if isinstance(value, list) else set()
 
 
-def _identity(source: ModelSource, directory: Path, device: str, dtype: Any) -> str:
+def _identity(source: ModelSource, directory: Path, device: str, dtype: Any, engine: str) -> str:
     files = sorted(p for p in directory.iterdir() if p.suffix in (".safetensors", ".json", ".gguf", ".bin"))
     stamps = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    text = f"{source.name}|{directory.resolve()}|{stamps}|{device}|{dtype}|{CACHE_VERSION}"
+    text = f"{source.name}|{directory.resolve()}|{stamps}|{device}|{dtype}|{CACHE_VERSION}|{engine}"
     return f"{source.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

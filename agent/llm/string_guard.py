@@ -9,18 +9,27 @@ the same characters remain available as single-character tokens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
+
+from agent.llm.chat_tokenizer import ChatTokenizer
 
 
 class StringGuard:
-    def __init__(self, decode_one: Callable[[int], str], vocab_size: int) -> None:
+    def __init__(self, token_texts: dict[int, str]) -> None:
+        """`token_texts` maps token ids to their text decoded alone (tokens without a "}" may be left out)."""
         import torch
 
-        blocked = [i for i in range(vocab_size) if _merged_closer(decode_one(i))]
+        blocked = sorted(i for i, text in token_texts.items() if _merged_closer(text))
         self._blocked = torch.tensor(blocked, dtype=torch.long)
         self.in_string = False
         self._escaped = False
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: ChatTokenizer, vocab_size: int) -> StringGuard:
+        # Only tokens whose vocabulary entry holds a "}" are decoded (58 of 49,152 for the default model):
+        # byte-level and sentencepiece vocabularies both spell "}" as itself.
+        ids = [i for token, i in tokenizer.vocabulary().items() if "}" in token and i < vocab_size]
+        return cls(dict(zip(ids, tokenizer.token_texts(ids), strict=True)))
 
     def reset(self) -> None:
         self.in_string, self._escaped = False, False

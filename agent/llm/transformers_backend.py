@@ -1,13 +1,15 @@
 """The in-process chat model: a local causal LM with a hand-written decode loop.
 
-Three things make it fast on a small CPU (figures in agent/llm/README-section.md):
+What makes it fast on a small CPU (figures in the README, "The local model path"):
 - the engine (`LlamaEngine` for llama-architecture models, else `HFEngine` over transformers) keeps one
   KV cache between calls; an agent's prompt is a growing prefix (system prompt, tools, history), so each
   call only prefills the tokens after the longest common prefix with what the cache holds;
 - the model's own earlier replies are given back to it as the token ids it generated, not re-tokenized
   text (which can split differently and would end the common prefix inside the reply);
 - under a JSON schema, tokens the grammar forces are fed in one forward pass, and the final forward
-  for a stop token is skipped when nothing else may follow.
+  for a stop token is skipped when nothing else may follow;
+- greedy decoding feeds a guess of the next tokens (`_Lookahead`, `drafts.py`) in the same pass and keeps
+  the part the model confirms.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.llm.base import GREEDY, ChatMessage, DecodingParams, Generation
+from agent.llm.drafts import PromptLookup
 from agent.llm.grammar import JsonGrammar
 from agent.llm.loading import (
     DEFAULT_MODEL,
@@ -57,6 +60,7 @@ class TransformersChatModel:
         store_path = model_cache_root().parent / "prompt-kv" / f"{loaded.identity}.safetensors"
         self._prompt_store = PromptKVStore(store_path)
         self._fresh_process = True  # the first call may start from the stored prompt KV, and stores its own
+        self.drafting = True  # greedy decoding feeds prompt-lookup guesses (off: one token per pass, same text)
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -80,7 +84,7 @@ class TransformersChatModel:
             logits, prefilled = self._prefill(prompt_ids)
             prefill_seconds = time.monotonic() - prefill_started
             stream = _Stream(self.tokenizer.decode, on_text)
-            out_ids, finished = self._decode(logits, json_schema, params, stream)
+            out_ids, finished = self._decode(logits, prompt_ids, json_schema, params, stream)
             text = self.tokenizer.decode(out_ids)
             if self._fresh_process:
                 self._fresh_process = False
@@ -93,8 +97,8 @@ class TransformersChatModel:
                               prefilled_tokens=prefilled, seconds=time.monotonic() - started,
                               finished=finished, prefill_seconds=prefill_seconds)
 
-    def _decode(self, logits: Any, json_schema: dict[str, Any] | None, params: DecodingParams,
-                stream: _Stream) -> tuple[list[int], bool]:
+    def _decode(self, logits: Any, prompt_ids: list[int], json_schema: dict[str, Any] | None,
+                params: DecodingParams, stream: _Stream) -> tuple[list[int], bool]:
         """Sample until a stop token, the grammar's end, or max_new_tokens; (ids, finished)."""
         grammar = matcher = bitmask = guard = None
         if json_schema is not None:
@@ -102,29 +106,34 @@ class TransformersChatModel:
             matcher, bitmask = grammar.matcher(json_schema), grammar.new_bitmask()
             guard.reset()
         generator = _generator(params.seed) if params.temperature > 0 else None
+        ahead = _Lookahead(self, logits, prompt_ids, drafting=self.drafting and generator is None)
         out_ids: list[int] = []
-        while len(out_ids) < params.max_new_tokens:
-            if grammar is not None:
-                guard.apply(logits)
-                grammar.apply(matcher, logits, bitmask)
-            token = _choose(logits, params, generator)
-            if matcher is not None and not matcher.accept_token(token):
-                return out_ids, False
-            if token in self.tokenizer.stop_ids or (matcher is not None and matcher.is_terminated()):
-                return out_ids, True
-            step = [token]
-            if grammar is not None:  # tokens the grammar forces ride along in the same forward pass
-                step += grammar.forced_tokens(matcher, params.max_new_tokens - len(out_ids) - 1)
-            out_ids += step
-            if guard is not None:
-                guard.feed(self.tokenizer.decode(step))
-            stream.push(out_ids)
-            if grammar is not None and grammar.only_stop_left(matcher, bitmask):
-                return out_ids, True  # skip the forward pass whose only possible outcome is a stop token
-            if len(out_ids) >= params.max_new_tokens:
-                break
-            logits = self._forward(step)
-        return out_ids, False
+        try:
+            while len(out_ids) < params.max_new_tokens:
+                logits = ahead.logits()
+                if grammar is not None:
+                    guard.apply(logits)
+                    grammar.apply(matcher, logits, bitmask)
+                token = _choose(logits, params, generator)
+                if matcher is not None and not matcher.accept_token(token):
+                    return out_ids, False
+                if token in self.tokenizer.stop_ids or (matcher is not None and matcher.is_terminated()):
+                    return out_ids, True
+                step = [token]
+                if grammar is not None:  # tokens the grammar forces ride along in the same forward pass
+                    step += grammar.forced_tokens(matcher, params.max_new_tokens - len(out_ids) - 1)
+                out_ids += step
+                if guard is not None:
+                    guard.feed(self.tokenizer.decode(step))
+                stream.push(out_ids)
+                if grammar is not None and grammar.only_stop_left(matcher, bitmask):
+                    return out_ids, True  # skip the forward pass whose only possible outcome is a stop token
+                if len(out_ids) >= params.max_new_tokens:
+                    break
+                ahead.advance(step, out_ids, params.max_new_tokens - len(out_ids) - 1)
+            return out_ids, False
+        finally:  # drafted tokens left in the cache are not part of the conversation
+            del self._cached_ids[_common_prefix(self._cached_ids, prompt_ids + out_ids):]
 
     def reset_cache(self) -> None:
         """Forget the KV cache (the next call prefills its whole prompt)."""
@@ -134,7 +143,7 @@ class TransformersChatModel:
     @property
     def string_guard(self) -> StringGuard:
         if self._string_guard is None:
-            self._string_guard = StringGuard(lambda i: self.tokenizer.decode([i]), self.vocab_size)
+            self._string_guard = StringGuard.for_tokenizer(self.tokenizer, self.vocab_size)
         return self._string_guard
 
     @property
@@ -185,10 +194,47 @@ class TransformersChatModel:
             logits = self._forward(new[i:i + PREFILL_CHUNK])
         return logits, len(new)
 
-    def _forward(self, ids: list[int]) -> Any:
-        logits = self.engine.forward(ids, len(self._cached_ids))
+    def _forward(self, ids: list[int], keep: int = 1) -> Any:
+        logits = self.engine.forward(ids, len(self._cached_ids), keep)
         self._cached_ids.extend(ids)
         return logits
+
+
+class _Lookahead:
+    """The logits for the next position, and (greedy only) draft tokens fed past the output.
+
+    After each step the model runs the step's tokens plus a guess of what follows (`PromptLookup`) in
+    one forward pass: `rows[i]` are the logits after the output and `drafts[:i]`. While the tokens the
+    decode loop picks are the drafted ones, their logits are at hand and no pass runs; at the first
+    difference the rest of the guess is dropped from the cache.
+    """
+
+    def __init__(self, model: TransformersChatModel, logits: Any, prompt_ids: list[int], drafting: bool) -> None:
+        self._model, self._prompt_len = model, len(prompt_ids)
+        self._lookup = PromptLookup(prompt_ids) if drafting else None
+        self._rows, self._drafts, self._drafted = logits, [], 0
+
+    def logits(self) -> Any:
+        return self._rows[:1]
+
+    def advance(self, step: list[int], out_ids: list[int], budget: int) -> None:
+        """`step` (the end of `out_ids`) was chosen: move on to the logits after it."""
+        model = self._model
+        confirmed = _common_prefix(step, self._drafts)
+        if confirmed == len(step):  # drafted, so already in the cache
+            self._rows, self._drafts = self._rows[confirmed:], self._drafts[confirmed:]
+            return
+        rejected = len(self._drafts) - confirmed
+        del model._cached_ids[len(model._cached_ids) - rejected:]
+        self._drafts = []
+        if self._lookup is not None:
+            if self._drafted:
+                self._lookup.judge(self._drafted, self._drafted - rejected)
+            self._lookup.extend(out_ids[len(self._lookup) - self._prompt_len:])
+            room = model.context_window - len(model._cached_ids) - (len(step) - confirmed)
+            self._drafts = self._lookup.propose(min(room, budget))
+        self._drafted = len(self._drafts)
+        self._rows = model._forward(step[confirmed:] + self._drafts, keep=self._drafted + 1)
 
 
 class _Stream:
