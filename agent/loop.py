@@ -64,6 +64,7 @@ class Agent:
         self.on_text = on_text
         self.result: RunResult | None = None
         self._system: tuple[tuple, str] | None = None
+        self._examples: tuple[tuple, tuple[dict, ...]] | None = None  # chosen once per goal and tool set
 
     # -- entry points --------------------------------------------------------------------------------
 
@@ -236,17 +237,16 @@ class Agent:
         return _Run(state, writer, tools, time.monotonic(), elapsed_before)
 
     def prompt_context(self, goal: str) -> PromptContext:
-        """The fixed parts of every prompt; the system text is rendered once per tool set, not per step."""
+        """The fixed parts of every prompt: the system text once per tool set, the examples once per goal."""
         key = (tuple(self.tools.names()), self.config.plan, self.config.thoughts)
         if self._system is None or self._system[0] != key:
             lines = [{"signature": t.signature_line(), "description": t.description} for t in self.tools]
             self._system = (key, render_system(lines, self.config.plan, self.config.thoughts))
+        if self._examples is None or self._examples[0] != (key, goal):
+            usable = [e for e in examples() if all(step["tool"] in key[0] for step in e["steps"])]
+            self._examples = ((key, goal), tuple(select_examples(goal, usable)))
         return PromptContext(self._system[1], goal, self.config.plan, self.config.observation_chars,
-                             tuple(select_examples(goal, self._usable_examples())), self.config.thoughts)
-
-    def _usable_examples(self) -> list[dict]:
-        names = set(self.tools.names())
-        return [e for e in examples() if all(step["tool"] in names for step in e["steps"])]
+                             self._examples[1], self.config.thoughts)
 
     def _emit(self, run: _Run, event: Event) -> Event:
         run.state.apply(event)
