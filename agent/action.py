@@ -27,8 +27,12 @@ class Action:
     plan_step: int = 1
 
     def key(self) -> str:
-        """Identity of the call, for repeat detection."""
-        return self.tool + json.dumps(self.args, sort_keys=True)
+        return call_key(self.tool, self.args)
+
+
+def call_key(tool: str, args: dict[str, Any]) -> str:
+    """Identity of a call, for repeat detection."""
+    return tool + json.dumps(args, sort_keys=True)
 
 
 def step_schema(registry: ToolRegistry, *, plan_steps: int = 0, exclude: frozenset[str] = frozenset(),

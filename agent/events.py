@@ -24,6 +24,7 @@ class RunStarted:
     workspace: str
     config: dict[str, Any]
     step: int = 0
+    files: tuple[str, ...] = ()  # the workspace's files when the run started (the goal message lists them)
     type: Literal["run_started"] = "run_started"
 
 

@@ -10,10 +10,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agent.config import AgentConfig
 from agent.events import PlanStep
+from agent.examples import select_examples
 from agent.llm.base import ChatMessage
 from agent.state import RunState, Turn
-from prompts import render
+from prompts import examples, render
+from tools.base import ToolRegistry
 
 COMPACT_CHUNK = 4
 KEEP_RECENT = 2
@@ -29,21 +32,41 @@ class PromptContext:
     observation_chars: int
     examples: tuple[dict, ...] = ()  # worked example runs shown before the goal
     thoughts: bool = True  # whether actions start with a "thought"
+    files: tuple[str, ...] = ()  # the workspace's files at the start of the run
 
 
 def render_system(tool_lines: list[dict[str, str]], plan_enabled: bool, thoughts: bool = True) -> str:
     return render("system", tools=tool_lines, plan=plan_enabled, thoughts=thoughts)
 
 
+class PromptContextCache:
+    """The fixed parts of every prompt: the system text once per tool set, the examples once per goal."""
+
+    def __init__(self) -> None:
+        self._system: tuple[tuple, str] | None = None
+        self._examples: tuple[tuple, tuple[dict, ...]] | None = None
+
+    def get(self, tools: ToolRegistry, config: AgentConfig, goal: str, files: tuple[str, ...] = ()) -> PromptContext:
+        key = (tuple(tools.names()), config.plan, config.thoughts)
+        if self._system is None or self._system[0] != key:
+            lines = [{"signature": t.signature_line(), "description": t.description} for t in tools]
+            self._system = (key, render_system(lines, config.plan, config.thoughts))
+        if self._examples is None or self._examples[0] != (key, goal):
+            usable = [e for e in examples() if all(step["tool"] in key[0] for step in e["steps"])]
+            self._examples = ((key, goal), tuple(select_examples(goal, usable)))
+        return PromptContext(self._system[1], goal, config.plan, config.observation_chars, self._examples[1],
+                             config.thoughts, files)
+
+
 def plan_messages(ctx: PromptContext) -> list[ChatMessage]:
-    return [*_opening(ctx), ChatMessage("user", _goal_text(ctx.goal, ask_plan=True))]
+    return [*_opening(ctx), ChatMessage("user", _goal_text(ctx.goal, ctx.files, ask_plan=True))]
 
 
 def _opening(ctx: PromptContext) -> list[ChatMessage]:
     """The system prompt and the worked examples: identical for every step, so always in the KV cache."""
     messages = [ChatMessage("system", ctx.system)]
     for example in ctx.examples:
-        messages.append(ChatMessage("user", _goal_text(example["goal"], ask_plan=False)))
+        messages.append(ChatMessage("user", _goal_text(example["goal"], example.get("files", ()), ask_plan=False)))
         for index, step in enumerate(example["steps"]):
             data = {k: step[k] for k in ("thought", "plan_step", "tool", "args")
                     if (k != "plan_step" or ctx.plan_enabled) and (k != "thought" or ctx.thoughts)}
@@ -56,8 +79,8 @@ def _opening(ctx: PromptContext) -> list[ChatMessage]:
     return messages
 
 
-def _goal_text(goal: str, *, ask_plan: bool) -> str:
-    return render("goal", goal=goal, ask_plan=ask_plan, max_plan_steps=MAX_PLAN_STEPS)
+def _goal_text(goal: str, files: tuple[str, ...] | list[str], *, ask_plan: bool) -> str:
+    return render("goal", goal=goal, files=list(files), ask_plan=ask_plan, max_plan_steps=MAX_PLAN_STEPS)
 
 
 def build_messages(ctx: PromptContext, state: RunState, *, feedback: str | None, budget_tokens: int,
@@ -77,7 +100,7 @@ def _assemble(ctx: PromptContext, state: RunState, turns: list[Turn], compacted:
               feedback: str | None) -> list[ChatMessage]:
     messages = _opening(ctx)
     # The plan is shown in the tail only: as a turn of its own, small models copy its words into actions.
-    messages.append(ChatMessage("user", _goal_text(ctx.goal, ask_plan=False)))
+    messages.append(ChatMessage("user", _goal_text(ctx.goal, ctx.files, ask_plan=False)))
     if compacted:
         lines = [_summary_line(t) for t in turns[:compacted]]
         messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + render("compacted", lines=lines))

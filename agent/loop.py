@@ -6,46 +6,26 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
-from agent.action import PLAN_SCHEMA, Action, parse_action, parse_plan, step_schema
+from agent.action import PLAN_SCHEMA, Action, call_key, parse_action, parse_plan, step_schema
+from agent.active_run import ActiveRun
 from agent.config import AgentConfig
-from agent.errors import BudgetExhausted, Finished, InvalidAction, RunFailed, RunStop, SetupError
+from agent.errors import Finished, InvalidAction, RunFailed, RunStop, SetupError
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
-from agent.examples import select_examples
-from agent.history import PromptContext, build_messages, new_plan, plan_messages, render_system
+from agent.history import PromptContext, PromptContextCache, action_json, build_messages, new_plan, plan_messages
 from agent.llm.base import ChatModel, DecodingParams
 from agent.result import Approver, RunResult
 from agent.state import RunState, advance_plan, close_plan
 from agent.store import RunStore, RunWriter, new_run_id
-from agent.strategy import Strategy
-from prompts import examples, render
+from prompts import render
 from sandbox.base import Sandbox
 from sandbox.factory import sandbox_factory as default_sandbox_factory
 from tools.base import ToolContext, ToolRegistry
+from tools.files import workspace_files
 from tools.registry import FINISH, default_tools
 
 MAX_LOGGED_OUTPUT = 20_000
-
-
-@dataclass
-class _Run:
-    """One run in progress: its state, where it is logged, and how decoding currently behaves."""
-
-    state: RunState
-    writer: RunWriter
-    tools: ToolContext
-    started: float
-    elapsed_before: float = 0.0
-    strategy: Strategy = field(default_factory=Strategy)
-    outcomes: Counter = field(default_factory=Counter)  # (action key, output) -> times seen
-    loop_strikes: int = 0
-
-    @property
-    def seconds(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.started
 
 
 class Agent:
@@ -63,8 +43,7 @@ class Agent:
         self.approver = approver
         self.on_text = on_text
         self.result: RunResult | None = None
-        self._system: tuple[tuple, str] | None = None
-        self._examples: tuple[tuple, tuple[dict, ...]] | None = None  # chosen once per goal and tool set
+        self._prompts = PromptContextCache()
 
     # -- entry points --------------------------------------------------------------------------------
 
@@ -83,7 +62,7 @@ class Agent:
                                             "model_spec": self.model_spec, "started": time.time(),
                                             "config": self.config.model_dump(mode="json")})
         started = RunStarted(run_id, goal, self.model.name, self.model.device, str(workspace),
-                             self.config.model_dump(mode="json"))
+                             self.config.model_dump(mode="json"), files=tuple(workspace_files(workspace)))
         return self._drive(self._new_run(RunState(), writer), [started])
 
     def resume(self, run_id: str) -> Iterator[Event]:
@@ -95,28 +74,24 @@ class Agent:
         if (pending := state.pending_action) is not None:
             opening.append(Observation(pending.step, pending.tool, render("feedback", kind="interrupted",
                                        detail=pending.step), ok=False, interrupted=True))
-        run = self._new_run(state, self.store.reopen(run_id), elapsed_before=log.elapsed_s)
-        for turn in state.turns:
-            if turn.observation is not None:
-                run.outcomes[(_key(turn.action), turn.observation.output)] += 1
-        return self._drive(run, opening)
+        return self._drive(self._new_run(state, self.store.reopen(run_id), log.elapsed_s), opening)
 
     # -- the loop ------------------------------------------------------------------------------------
 
-    def _drive(self, run: _Run, opening: list[Event]) -> Iterator[Event]:
+    def _drive(self, run: ActiveRun, opening: list[Event]) -> Iterator[Event]:
         try:
             for event in opening:
-                yield self._emit(run, event)
+                yield run.emit(event)
             if self.config.plan and not run.state.plan and not run.state.turns:
                 yield from self._make_plan(run)
             while True:
-                self._check_budget(run)
+                run.check_budget(self.config.budget)
                 chosen = yield from self._decide(run)
                 if chosen is None:
                     continue
-                yield self._emit(run, chosen)
+                yield run.emit(chosen)
                 observation = self._execute(run, chosen)
-                yield self._emit(run, observation)
+                yield run.emit(observation)
                 yield from self._after_step(run, chosen, observation)
         except RunStop as stop:
             yield from self._finish(run, stop)
@@ -124,19 +99,19 @@ class Agent:
             run.tools.close()
             run.writer.close()
 
-    def _make_plan(self, run: _Run) -> Iterator[Event]:
-        generation = self.model.generate(plan_messages(self.prompt_context(run.state.goal)), json_schema=PLAN_SCHEMA,
+    def _make_plan(self, run: ActiveRun) -> Iterator[Event]:
+        generation = self.model.generate(plan_messages(self.prompt_context(run.state)), json_schema=PLAN_SCHEMA,
                                          params=DecodingParams(max_new_tokens=96), on_text=self.on_text)
         try:
             steps = new_plan(parse_plan(generation.text))
         except InvalidAction as exc:
-            yield self._emit(run, ErrorEvent(0, "invalid_plan", str(exc), generation.tokens_in,
+            yield run.emit(ErrorEvent(0, "invalid_plan", str(exc), generation.tokens_in,
                                              generation.tokens_out))
             return
-        yield self._emit(run, PlanUpdated(advance_plan(steps, 1, True), 0, generation.tokens_in,
+        yield run.emit(PlanUpdated(advance_plan(steps, 1, True), 0, generation.tokens_in,
                                           generation.tokens_out))
 
-    def _decide(self, run: _Run) -> Iterator[Event]:
+    def _decide(self, run: ActiveRun) -> Iterator[Event]:
         """One step: ask the model for an action, retrying with a changed strategy when it is rejected."""
         step = run.state.step + 1
         acted = any(t.observation and t.observation.ok for t in run.state.turns)
@@ -147,37 +122,30 @@ class Agent:
                                  exclude=avoided if set(self.tools.names()) - avoided else exclude)
             feedback = (render("feedback", kind=run.strategy.feedback_kind, detail=run.strategy.feedback_detail)
                         if run.strategy.feedback_kind else None)
-            messages = build_messages(self.prompt_context(run.state.goal), run.state, feedback=feedback,
+            messages = build_messages(self.prompt_context(run.state), run.state, feedback=feedback,
                                       budget_tokens=self.config.context_tokens, count=self.model.count_tokens)
-            generation = self.model.generate(
-                messages, json_schema=schema, params=run.strategy.params(self.config.action_tokens,
-                                                                          self.config.seed + step),
-                on_text=self.on_text)
+            params = run.strategy.params(self.config.action_tokens, self.config.seed + step,
+                                         self._replies_to_avoid(run))
+            generation = self.model.generate(messages, json_schema=schema, params=params, on_text=self.on_text)
             try:
                 action = parse_action(generation.text, self.tools)
+                rejected = run.strategy.rejection(action.key(), action.tool)
             except InvalidAction as exc:
-                yield self._emit(run, ErrorEvent(step, "invalid_output", str(exc), generation.tokens_in,
-                                                 generation.tokens_out))
-                run.strategy = run.strategy.after("invalid_output", str(exc))
-                self._check_budget(run)
-                continue
-            if _key(action) == run.strategy.just_failed:
-                message = f"{action.tool} with exactly these arguments just failed; change the call"
-                yield self._emit(run, ErrorEvent(step, "unchanged_retry", message, generation.tokens_in,
-                                                 generation.tokens_out))
+                action, rejected = None, ("invalid_output", str(exc))
+            if rejected is None:
+                return ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
+                                    generation.tokens_in, generation.tokens_out, round(generation.seconds, 3))
+            kind, message = rejected
+            if kind == "repeated_action":
+                yield from self._strike(run, step, message, generation.tokens_in, generation.tokens_out,
+                                        avoid_tool=action.tool)
+            else:
+                yield run.emit(ErrorEvent(step, kind, message, generation.tokens_in, generation.tokens_out))
                 run.strategy = run.strategy.after("invalid_output", message)
-                self._check_budget(run)
-                continue
-            if _key(action) in run.strategy.forbidden:
-                yield from self._strike(run, step, f"{action.tool} with these arguments was already tried",
-                                        generation.tokens_in, generation.tokens_out, avoid_tool=action.tool)
-                self._check_budget(run)
-                continue
-            return ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
-                                generation.tokens_in, generation.tokens_out, round(generation.seconds, 3))
+            run.check_budget(self.config.budget)
         return None
 
-    def _execute(self, run: _Run, chosen: ActionChosen) -> Observation:
+    def _execute(self, run: ActiveRun, chosen: ActionChosen) -> Observation:
         started = time.monotonic()
         declined = None
         if self.approver is not None and self.tools.get(chosen.tool).side_effects:
@@ -189,42 +157,37 @@ class Agent:
         output = output if len(output) <= MAX_LOGGED_OUTPUT else output[:MAX_LOGGED_OUTPUT] + "\n[... cut ...]"
         return Observation(chosen.step, chosen.tool, output, ok, round(time.monotonic() - started, 3))
 
-    def _after_step(self, run: _Run, chosen: ActionChosen, observation: Observation) -> Iterator[Event]:
+    def _after_step(self, run: ActiveRun, chosen: ActionChosen, observation: Observation) -> Iterator[Event]:
         if chosen.tool == FINISH and observation.ok:
             raise Finished("the model called finish", answer=observation.output)
         plan = advance_plan(run.state.plan, chosen.plan_step, observation.ok)
         if plan != run.state.plan:
-            yield self._emit(run, PlanUpdated(plan, step=chosen.step))
-        outcome = (_key(chosen), observation.output)
-        run.outcomes[outcome] += 1
-        if run.outcomes[outcome] > 1:
-            detail = f"{chosen.tool} {_key(chosen)[len(chosen.tool):][:80]}"
+            yield run.emit(PlanUpdated(plan, step=chosen.step))
+        key = call_key(chosen.tool, chosen.args)
+        run.outcomes[(key, observation.output)] += 1
+        if run.outcomes[(key, observation.output)] > 1:
+            detail = f"{chosen.tool} {key[len(chosen.tool):][:80]}"
             yield from self._strike(run, chosen.step, f"repeated with the same result: {detail}",
-                                    forbid=_key(chosen), avoid_tool=chosen.tool if observation.ok else None)
+                                    forbid=key, avoid_tool=chosen.tool if observation.ok else None)
         elif not observation.ok:
-            run.strategy = run.strategy.after("tool_failed", failed=_key(chosen))
+            run.strategy = run.strategy.after("tool_failed", failed=key)
         else:
             run.strategy = run.strategy.after("ok")
 
-    def _strike(self, run: _Run, step: int, message: str, tokens_in: int = 0, tokens_out: int = 0,
+    def _strike(self, run: ActiveRun, step: int, message: str, tokens_in: int = 0, tokens_out: int = 0,
                 forbid: str | None = None, avoid_tool: str | None = None) -> Iterator[Event]:
         """A repeat: recorded, and the run fails once repeats outlast the strategy changes."""
         run.loop_strikes += 1
-        yield self._emit(run, ErrorEvent(step, "repeated_action", message, tokens_in, tokens_out))
+        yield run.emit(ErrorEvent(step, "repeated_action", message, tokens_in, tokens_out))
         if run.loop_strikes > self.config.loop_strikes:
             raise RunFailed("stuck in a loop: the same action kept coming back after a change of strategy")
         run.strategy = run.strategy.after("repeated_action", message, forbid=forbid, avoid_tool=avoid_tool)
 
-    def _check_budget(self, run: _Run) -> None:
-        state = run.state
-        if (reason := self.config.budget.exceeded(state.step, state.tokens_in + state.tokens_out, run.seconds)):
-            raise BudgetExhausted(reason)
-
-    def _finish(self, run: _Run, stop: RunStop) -> Iterator[Event]:
+    def _finish(self, run: ActiveRun, stop: RunStop) -> Iterator[Event]:
         plan = close_plan(run.state.plan, stop.status)
         if plan != run.state.plan:
-            yield self._emit(run, PlanUpdated(plan, step=run.state.step))
-        yield self._emit(run, RunFinished(run.state.step, stop.status, stop.answer, stop.reason))
+            yield run.emit(PlanUpdated(plan, step=run.state.step))
+        yield run.emit(RunFinished(run.state.step, stop.status, stop.answer, stop.reason))
         state = run.state
         self.result = RunResult(state.run_id, stop.status, stop.answer, state.step, state.tokens_in,
                                 state.tokens_out, round(run.seconds, 2), self.model.name, stop.reason)
@@ -232,27 +195,14 @@ class Agent:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _new_run(self, state: RunState, writer: RunWriter, elapsed_before: float = 0.0) -> _Run:
+    def _new_run(self, state: RunState, writer: RunWriter, elapsed_before: float = 0.0) -> ActiveRun:
         tools = ToolContext(self.config.workspace.resolve(), self.sandbox_factory)
-        return _Run(state, writer, tools, time.monotonic(), elapsed_before)
+        return ActiveRun(state, writer, tools, time.monotonic(), elapsed_before)
 
-    def prompt_context(self, goal: str) -> PromptContext:
-        """The fixed parts of every prompt: the system text once per tool set, the examples once per goal."""
-        key = (tuple(self.tools.names()), self.config.plan, self.config.thoughts)
-        if self._system is None or self._system[0] != key:
-            lines = [{"signature": t.signature_line(), "description": t.description} for t in self.tools]
-            self._system = (key, render_system(lines, self.config.plan, self.config.thoughts))
-        if self._examples is None or self._examples[0] != (key, goal):
-            usable = [e for e in examples() if all(step["tool"] in key[0] for step in e["steps"])]
-            self._examples = ((key, goal), tuple(select_examples(goal, usable)))
-        return PromptContext(self._system[1], goal, self.config.plan, self.config.observation_chars,
-                             self._examples[1], self.config.thoughts)
+    def prompt_context(self, state: RunState) -> PromptContext:
+        return self._prompts.get(self.tools, self.config, state.goal, state.files)
 
-    def _emit(self, run: _Run, event: Event) -> Event:
-        run.state.apply(event)
-        run.writer.append(event)
-        return event
-
-
-def _key(action: Action | ActionChosen) -> str:
-    return Action(action.thought, action.tool, action.args).key()
+    def _replies_to_avoid(self, run: ActiveRun) -> tuple[str, ...]:
+        """How the model wrote the calls it may not make now, for the decoder to steer away from."""
+        turns = [t for t in run.state.turns if run.strategy.avoids(call_key(t.action.tool, t.action.args))]
+        return tuple(dict.fromkeys(action_json(t, self.config.plan, self.config.thoughts) for t in turns))

@@ -26,6 +26,7 @@ class Turn:
 class RunState:
     run_id: str = ""
     goal: str = ""
+    files: tuple[str, ...] = ()
     plan: tuple[PlanStep, ...] = ()
     turns: list[Turn] = field(default_factory=list)
     errors: list[ErrorEvent] = field(default_factory=list)
@@ -43,7 +44,7 @@ class RunState:
 
     def apply(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.run_id, self.goal = event.run_id, event.goal
+            self.run_id, self.goal, self.files = event.run_id, event.goal, tuple(event.files)
         elif isinstance(event, PlanUpdated):
             self.plan = event.steps
             self._count(event.step, event.tokens_in, event.tokens_out)

@@ -27,9 +27,21 @@ class Strategy:
     avoided_tools: frozenset[str] = frozenset()  # left out of the next decode: the model just repeated them
     escalations: int = 0
 
-    def params(self, max_new_tokens: int, seed: int) -> DecodingParams:
+    def params(self, max_new_tokens: int, seed: int, avoid: tuple[str, ...] = ()) -> DecodingParams:
+        """`avoid`: the replies that wrote the forbidden and just-failed calls, for the decoder to steer from."""
         return DecodingParams(max_new_tokens=max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                              seed=seed + self.escalations)
+                              seed=seed + self.escalations, avoid=avoid)
+
+    def avoids(self, key: str) -> bool:
+        return key == self.just_failed or key in self.forbidden
+
+    def rejection(self, key: str, tool: str) -> tuple[str, str] | None:
+        """(error kind, message) when a decoded call may not run now: it just failed, or it is forbidden."""
+        if key == self.just_failed:
+            return "unchanged_retry", f"{tool} with exactly these arguments just failed; change the call"
+        if key in self.forbidden:
+            return "repeated_action", f"{tool} with these arguments was already tried"
+        return None
 
     def after(self, signal: Signal, detail: str = "", forbid: str | None = None, failed: str | None = None,
               avoid_tool: str | None = None) -> Strategy:

@@ -101,6 +101,22 @@ def test_constrained_output_always_parses(model: Any, prompt: str, shape: Any) -
     assert "".join(pieces) == g.text
 
 
+def test_a_reply_to_avoid_is_not_written_again_and_leaves_later_calls_unchanged(model: Any) -> None:
+    from agent.action import parse_action, step_schema
+    from tools.registry import default_tools
+
+    tools = default_tools(nlp=False)
+    schema = step_schema(tools, thoughts=False)
+    prompt = ask("Goal: what is the sum of the numbers in data.txt? Tools: run_python(code), read_file(path).")
+    first = model.generate(prompt, json_schema=schema, params=DecodingParams(max_new_tokens=200))
+    steered = model.generate(prompt, json_schema=schema, params=DecodingParams(max_new_tokens=200,
+                                                                                  avoid=(first.text,)))
+    assert steered.finished and steered.text != first.text
+    parse_action(steered.text, tools)
+    again = model.generate(prompt, json_schema=schema, params=DecodingParams(max_new_tokens=200))
+    assert again.text == first.text
+
+
 def test_kv_reuse_gives_the_same_greedy_output_as_a_cold_cache(model: Any) -> None:
     question = ask("Give me one tip for writing tests.")
     first = model.generate(question, params=DecodingParams(max_new_tokens=24))

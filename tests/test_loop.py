@@ -196,6 +196,16 @@ def test_a_failed_call_is_not_rerun_unchanged_right_away(make_agent, workspace):
     assert (workspace / "runs.txt").read_text() == "xx"
 
 
+def test_the_decode_after_a_failure_is_told_which_reply_to_steer_away_from(make_agent):
+    broken = act("run_python", code="raise SystemExit(3)")
+    agent, model = make_agent([broken, act("run_python", code="print(3)"), act("finish", answer="3")])
+    events_of(agent)
+    model.assert_complete()
+    assert model.calls[0].params.avoid == ()
+    assert [json.loads(text) for text in model.calls[1].params.avoid] == [broken]
+    assert model.calls[2].params.avoid == ()  # the call after it worked: nothing to avoid
+
+
 def test_a_repeated_successful_call_leaves_its_tool_out_of_the_next_decode(make_agent):
     same = act("run_python", code="print(1)")
     agent, model = make_agent([same, same, act("finish", answer="1")])

@@ -67,6 +67,47 @@ def test_code_without_a_trailing_expression_is_left_alone():
     assert echo_last_expression("2**2 = 4") == "2**2 = 4"  # a syntax error keeps the model's line numbers
 
 
+def test_code_that_prints_nothing_is_told_what_to_print():
+    from tools.python_source import silence_hint
+
+    assert "print(factorial(...))" in silence_hint("def factorial(n):\n    return 1 if n < 2 else n * factorial(n - 1)")
+    assert "never called" not in silence_hint("def f():\n    return 1\nx = f()")
+    assert "only imports" in silence_hint("import math")
+    assert "print(root)" in silence_hint("import math\nroot = math.sqrt(98596)")
+    assert silence_hint("if x = 1") == "use print() to see values"
+
+
+def test_a_run_that_printed_nothing_says_why(make_agent):
+    agent, model = make_agent([act("run_python", code="def area(w, h):\n    return w * h"),
+                               act("finish", answer="done")])
+    events = list(agent.stream("a goal"))
+    observation = next(e for e in events if e.type == "observation")
+    assert observation.ok and observation.output.startswith("(no output; exit code 0; area() is defined")
+
+
+def test_the_goal_message_lists_the_workspace_files_as_the_run_found_them(make_agent, workspace):
+    (workspace / "reports").mkdir()
+    (workspace / "reports" / "q3.md").write_text("budget")
+    (workspace / "notes.txt").write_text("x")
+    (workspace / ".hidden").write_text("x")
+    agent, model = make_agent([act("write_file", path="new.txt", content="y"), act("finish", answer="ok")])
+    events = list(agent.stream("Which file talks about the budget?"))
+    assert events[0].files == ("notes.txt", "reports/q3.md")
+    for call in model.calls:  # the listing stays the one from the start, so the prompt prefix is stable
+        goal_message = next(m.content for m in call.messages if m.content.startswith("Goal: Which"))
+        assert "Files in the workspace: notes.txt, reports/q3.md\n" in goal_message + "\n"
+
+
+def test_a_long_listing_is_cut_with_a_count(tmp_path):
+    from tools.files import workspace_files
+
+    root = tmp_path
+    for i in range(25):
+        (root / f"f{i:02}.txt").write_text("x")
+    listing = workspace_files(root)
+    assert listing[0] == "f00.txt" and listing[-1] == "... and 5 more" and len(listing) == 21
+
+
 def test_examples_take_the_goal_s_file_names():
     from agent.examples import with_goal_files
 

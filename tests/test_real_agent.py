@@ -32,7 +32,7 @@ GOALS = [
 def test_a_constrained_step_always_parses_into_a_valid_action(real_model, tmp_path, goal):
     agent = Agent(real_model, config=AgentConfig(workspace=tmp_path, plan=False))
     state = RunState(goal=goal)
-    context = agent.prompt_context(state.goal)
+    context = agent.prompt_context(state)
     messages = build_messages(context, state, feedback=None, budget_tokens=4096, count=real_model.count_tokens)
     schema = step_schema(agent.tools, thoughts=agent.config.thoughts)
     for temperature in (0.0, 0.9):

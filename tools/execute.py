@@ -5,7 +5,7 @@ from __future__ import annotations
 from sandbox.base import ExecResult, python_command
 from tools.base import ToolContext, ToolError, tool
 from tools.files import workspace_files_hint
-from tools.python_source import echo_last_expression
+from tools.python_source import echo_last_expression, silence_hint
 
 MAX_CODE_BYTES = 100_000
 
@@ -48,6 +48,8 @@ def run_python(ctx: ToolContext, code: str) -> str:
         raise ToolError(f"code is longer than {MAX_CODE_BYTES} bytes")
     result = ctx.sandbox.exec(python_command(echo_last_expression(code)))
     text = describe_result(result)
+    if result.ok and not (result.stdout or result.stderr or result.truncated):
+        text = f"(no output; exit code 0; {silence_hint(code)})"
     if not result.ok:
         if "FileNotFoundError" in result.stderr:
             text += "\n" + workspace_files_hint(ctx.workspace)

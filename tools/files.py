@@ -81,11 +81,14 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     return f"{'replaced' if existed else 'created'} {path} ({len(encoded)} bytes)"
 
 
-def workspace_files_hint(workspace: Path) -> str:
-    """A short list of the workspace's files, for an observation about a file that is not there."""
+def workspace_files(workspace: Path, limit: int = HINT_FILES) -> list[str]:
+    """Up to `limit` of the workspace's files (hidden ones left out), sorted; "... and N more" if cut."""
     files = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")
                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(workspace).parts))
-    if not files:
-        return "The workspace has no files."
-    more = f" and {len(files) - HINT_FILES} more" if len(files) > HINT_FILES else ""
-    return "Files in the workspace: " + ", ".join(files[:HINT_FILES]) + more + "."
+    return files[:limit] + ([f"... and {len(files) - limit} more"] if len(files) > limit else [])
+
+
+def workspace_files_hint(workspace: Path) -> str:
+    """A short list of the workspace's files, for an observation about a file that is not there."""
+    files = workspace_files(workspace)
+    return "Files in the workspace: " + ", ".join(files) + "." if files else "The workspace has no files."

@@ -32,6 +32,29 @@ def echo_last_expression(code: str) -> str:
     return source[:start].decode("utf-8") + echo + source[end:].decode("utf-8")
 
 
+def silence_hint(code: str) -> str:
+    """Why code that ran without error printed nothing, and the line that would show something."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return "use print() to see values"
+    functions = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    top_level = [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    called = {n.func.id for stmt in top_level for n in ast.walk(stmt)
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    never_called = [name for name in functions if name not in called]
+    if never_called:
+        name = never_called[-1]
+        return (f"{name}() is defined but never called, so it did not run; add a line that calls it and "
+                f"prints the result: print({name}(...)) with real arguments")
+    if top_level and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in top_level):
+        return "the code only imports; compute the value and print() it"
+    assigned = [t.id for n in top_level if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)]
+    if assigned:
+        return f"nothing was printed; add print({assigned[-1]}) to see {assigned[-1]}"
+    return "use print() to see values"
+
+
 def _is_call_to(node: ast.expr, name: str) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
 

@@ -23,6 +23,7 @@ class DecodingParams:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    avoid: tuple[str, ...] = ()  # replies to steer away from (a failed call); backends may ignore it
 
 
 GREEDY = DecodingParams()

@@ -32,6 +32,7 @@ from agent.llm.loading import (
     resolve_model,
 )
 from agent.llm.prompt_store import PromptKVStore
+from agent.llm.steering import AvoidedReplies, TokenTexts, steering_targets, token_probabilities
 from agent.llm.string_guard import StringGuard
 
 REMEMBERED_REPLIES = 64  # recent outputs whose token ids are reused when they come back as history
@@ -54,6 +55,7 @@ class TransformersChatModel:
         self.vocab_size = loaded.vocab_size
         self._grammar: JsonGrammar | None = None
         self._string_guard: StringGuard | None = None
+        self._token_texts: TokenTexts | None = None
         self._cached_ids: list[int] = []  # what the engine's KV cache holds, position by position
         self._replies: OrderedDict[str, list[int]] = OrderedDict()
         self._lock = threading.Lock()  # one KV cache: one generation at a time
@@ -106,6 +108,7 @@ class TransformersChatModel:
             matcher, bitmask = grammar.matcher(json_schema), grammar.new_bitmask()
             guard.reset()
         generator = _generator(params.seed) if params.temperature > 0 else None
+        avoided = self._score_avoided(logits, prompt_ids, params.avoid, json_schema)
         ahead = _Lookahead(self, logits, prompt_ids, drafting=self.drafting and generator is None)
         out_ids: list[int] = []
         try:
@@ -114,6 +117,8 @@ class TransformersChatModel:
                 if grammar is not None:
                     guard.apply(logits)
                     grammar.apply(matcher, logits, bitmask)
+                if avoided:
+                    avoided.apply(logits, self.tokenizer.decode(out_ids))
                 token = _choose(logits, params, generator)
                 if matcher is not None and not matcher.accept_token(token):
                     return out_ids, False
@@ -134,6 +139,40 @@ class TransformersChatModel:
             return out_ids, False
         finally:  # drafted tokens left in the cache are not part of the conversation
             del self._cached_ids[_common_prefix(self._cached_ids, prompt_ids + out_ids):]
+
+    def _score_avoided(self, logits: Any, prompt_ids: list[int], texts: tuple[str, ...],
+                       json_schema: dict[str, Any] | None) -> AvoidedReplies:
+        """Each reply to avoid, with the places the model (under the grammar) was least sure of it: one
+        forward pass per reply."""
+        import torch
+
+        scored = []
+        for text in texts:
+            ids = self._replies.get(text) or list(self.tokenizer.encode(text).ids)
+            ids = ids[: self.context_window - len(prompt_ids) - 1]
+            if len(ids) < 2:
+                continue
+            later = self._forward(ids[:-1], keep=len(ids) - 1)
+            del self._cached_ids[len(prompt_ids):]
+            rows = torch.cat([logits[-1:], later]).float()
+            if json_schema is not None:
+                matcher, bitmask = self.grammar.matcher(json_schema), self.grammar.new_bitmask()
+                for i, token in enumerate(ids):
+                    self.grammar.apply(matcher, rows[i:i + 1], bitmask)
+                    if not matcher.accept_token(token):
+                        ids = ids[:i]
+                        break
+            offsets = [len(self.tokenizer.decode(ids[:i])) for i in range(len(ids))]
+            targets = steering_targets(text, offsets, self.tokenizer.token_texts(ids),
+                                       token_probabilities(rows, ids))
+            scored.append((text, targets))
+        return AvoidedReplies(scored, self.token_texts if scored else None)
+
+    @property
+    def token_texts(self) -> TokenTexts:
+        if self._token_texts is None:
+            self._token_texts = TokenTexts(self.tokenizer.token_texts(list(range(self.vocab_size))))
+        return self._token_texts
 
     def reset_cache(self) -> None:
         """Forget the KV cache (the next call prefills its whole prompt)."""

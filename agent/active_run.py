@@ -1,0 +1,48 @@
+"""One run in progress: its state, where it is logged, its tools' context, and how decoding behaves now."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from agent.action import call_key
+from agent.config import Budget
+from agent.errors import BudgetExhausted
+from agent.events import Event
+from agent.state import RunState
+from agent.store import RunWriter
+from agent.strategy import Strategy
+from tools.base import ToolContext
+
+
+@dataclass
+class ActiveRun:
+    state: RunState
+    writer: RunWriter
+    tools: ToolContext
+    started: float
+    elapsed_before: float = 0.0
+    strategy: Strategy = field(default_factory=Strategy)
+    outcomes: Counter = field(default_factory=Counter)  # (call key, output) -> times seen
+    loop_strikes: int = 0
+
+    def __post_init__(self) -> None:  # a resumed run remembers what its calls returned
+        for turn in self.state.turns:
+            if turn.observation is not None:
+                self.outcomes[(call_key(turn.action.tool, turn.action.args), turn.observation.output)] += 1
+
+    @property
+    def seconds(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def emit(self, event: Event) -> Event:
+        """Apply an event to the state and append it to the log."""
+        self.state.apply(event)
+        self.writer.append(event)
+        return event
+
+    def check_budget(self, budget: Budget) -> None:
+        state = self.state
+        if (reason := budget.exceeded(state.step, state.tokens_in + state.tokens_out, self.seconds)):
+            raise BudgetExhausted(reason)
