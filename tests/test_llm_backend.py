@@ -293,3 +293,12 @@ def test_general_engine_gives_the_fast_engines_text_while_rewinding_its_cache(mo
     assert general.generate(messages, json_schema=schema, params=params).text == expected
     again = general.generate(messages, json_schema=schema, params=params)  # the cache is cut back to the prompt
     assert again.text == expected and again.prefilled_tokens == 1
+
+
+def test_a_last_assistant_message_is_continued_not_closed(model: Any) -> None:
+    question = ask("Write a function that adds two numbers.")
+    opened = model.tokenizer.render([*question, ChatMessage("assistant", "```python\ndef add(")])
+    assert opened == model.tokenizer.render(question) + "```python\ndef add("
+    g = model.generate([*question, ChatMessage("assistant", "```python\ndef add(")],
+                       params=DecodingParams(max_new_tokens=12))
+    assert not g.text.startswith("```")  # it goes on inside the function it was given

@@ -51,8 +51,12 @@ class ChatTokenizer:
         return cls(tokenizer.backend_tokenizer, tokenizer.chat_template, special, extra_stop_ids)
 
     def render(self, messages: list[ChatMessage]) -> str:
+        """The prompt text; a last assistant message is the start of the reply, which the model continues."""
+        prefix = ""
+        if messages and messages[-1].role == "assistant":
+            messages, prefix = messages[:-1], messages[-1].content
         return self._template.render(messages=[{"role": m.role, "content": m.content} for m in messages],
-                                     add_generation_prompt=True, **self.special)
+                                     add_generation_prompt=True, **self.special) + prefix
 
     def encode(self, text: str) -> Any:
         """A `tokenizers.Encoding` (ids and character offsets); special tokens only as written in `text`."""
