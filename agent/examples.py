@@ -1,8 +1,8 @@
 """Which worked examples (prompts/examples.json) a goal is shown: the ones whose words it shares most.
 
 A small model copies the shape of the examples it sees, so a goal about a CSV file gets the CSV example,
-a goal about reviews the sentiment example. It copies file names too: where the goal names one file of
-the same kind (extension, test or not) as an example's, the example is shown with the goal's file name instead.
+a goal about reviews the sentiment example. It copies file names too: where the goal names as many files of
+a kind (extension, test or not) as the example does, the example is shown with the goal's names instead.
 The choice depends on the goal only, so it is stable for a run.
 """
 
@@ -48,15 +48,19 @@ def file_names(text: str) -> dict[tuple[str, bool], list[str]]:
 
 
 def with_goal_files(example: dict[str, Any], goal: str) -> dict[str, Any]:
-    """`example` with each of its file names replaced by the goal's one file name of the same kind."""
+    """`example` with its file names replaced by the goal's, kind by kind, where both name as many files of
+    that kind (matched in the order they appear)."""
     goal_files = file_names(goal)
     renames = {}
     for kind, names in file_names(example["goal"]).items():
         theirs = goal_files.get(kind, [])
-        if len(names) == 1 and len(theirs) == 1 and names[0] != theirs[0]:
-            renames[names[0]] = theirs[0]
-            if kind[0] == "py":  # the module is imported by its stem
-                renames[names[0][:-3].rsplit("/", 1)[-1]] = theirs[0][:-3].rsplit("/", 1)[-1]
+        if len(names) != len(theirs):
+            continue
+        for mine, goal_name in zip(names, theirs, strict=True):  # in the order the goals name them
+            if mine != goal_name:
+                renames[mine] = goal_name
+                if kind[0] == "py":  # the module is imported by its stem
+                    renames[mine[:-3].rsplit("/", 1)[-1]] = goal_name[:-3].rsplit("/", 1)[-1]
     if not renames:
         return example
     pattern = re.compile(r"(?<![\w./-])(" + "|".join(map(re.escape, renames)) + r")(?![\w-])")

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tools.base import ToolContext, ToolError
-from tools.nlp import NLP_TOOLS, classify_sentiment, classify_topic, extract_entities
+from tools.nlp import NLP_TOOLS, classify_sentiment, classify_topic, extract_entities, summarize_text
 from tools.nlp_cli import classify_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,10 +108,37 @@ def test_entities_from_a_jsonl_file_are_written_as_jsonl(ctx: ToolContext) -> No
     (classify_topic, {"texts": ["a goal"], "labels": ["sports"]}, "at least two"),
     (extract_entities, {"text": "Paris", "types": ["weapon"]}, "unknown entity type"),
     (classify_topic, {"texts": ["x"]}, "labels"),
+    (summarize_text, {}, "either text"),
+    (summarize_text, {"text": "One two.", "input_path": "a.txt"}, "either text"),
+    (summarize_text, {"input_path": "missing.txt"}, "no such file"),
+    (summarize_text, {"text": "A b. C d.", "sentences": 0}, "greater than or equal to 1"),
+    (summarize_text, {"text": "Hello"}, "no sentences"),
 ])
 def test_bad_input_gives_a_clear_tool_error(ctx: ToolContext, tool_, args: dict, message: str) -> None:
     with pytest.raises(ToolError, match=message):
         tool_.invoke(ctx, args)
+
+
+ARTICLE = ("Solar panels convert sunlight into electricity using photovoltaic cells. My cousin Bob likes to bake "
+           "bread on Sundays. Over the last decade solar modules became ninety percent cheaper, so solar power is "
+           "now among the cheapest electricity.\n\nHouseholds put solar panels on their roofs to cut their "
+           "electricity bills.")
+
+
+def test_summary_keeps_the_central_sentences_in_their_order(ctx: ToolContext) -> None:
+    summary = summarize_text.invoke(ctx, {"text": ARTICLE, "sentences": 2})
+    assert "Bob" not in summary and summary.count(".") == 2 and "solar" in summary.lower()
+    first, second = summary.split(". ", 1)
+    assert ARTICLE.index(first) < ARTICLE.index(second[:30])
+    assert summarize_text.invoke(ctx, {"text": "Only one sentence here."}) == "Only one sentence here."
+
+
+def test_summary_of_a_file_is_written_to_the_output_file(ctx: ToolContext) -> None:
+    (ctx.workspace / "article.txt").write_text(ARTICLE)
+    out = summarize_text.invoke(ctx, {"input_path": "article.txt", "sentences": 1, "output_path": "s/summary.txt"})
+    written = (ctx.workspace / "s" / "summary.txt").read_text().strip()
+    assert out == f"wrote s/summary.txt: {written}"
+    assert written.count(".") == 1 and "solar" in written.lower()
 
 
 def test_missing_column_in_input_file_names_the_columns(ctx: ToolContext) -> None:

@@ -20,6 +20,9 @@ def test_the_best_matching_example_comes_last():
     assert len(chosen) == 2 and "csv" in chosen[-1]["goal"]
     chosen = select_examples("Label each review in reviews.txt as positive or negative.", examples())
     assert chosen[-1]["steps"][0]["tool"] == "classify_sentiment"
+    chosen = select_examples("In a few words, what is the main topic of article.txt?", examples())
+    assert chosen[-1]["steps"][0]["tool"] == "summarize_text"
+    assert chosen[-1]["files"] == ["article.txt"]  # the example's file is renamed to the goal's
 
 
 def test_selection_is_stable_and_ties_keep_library_order():
@@ -106,6 +109,17 @@ def test_a_long_listing_is_cut_with_a_count(tmp_path):
         (root / f"f{i:02}.txt").write_text("x")
     listing = workspace_files(root)
     assert listing[0] == "f00.txt" and listing[-1] == "... and 5 more" and len(listing) == 21
+
+
+def test_files_of_one_kind_are_renamed_in_order_when_the_counts_match():
+    from agent.examples import with_goal_files
+
+    example = {"goal": "Save a short summary of report.txt to brief.txt.", "files": ["report.txt"],
+               "steps": [{"tool": "summarize_text", "args": {"input_path": "report.txt", "output_path": "brief.txt"}}]}
+    renamed = with_goal_files(example, "Read article.txt and write a summary of it to summary.txt.")
+    assert renamed["steps"][0]["args"] == {"input_path": "article.txt", "output_path": "summary.txt"}
+    assert renamed["files"] == ["article.txt"]
+    assert with_goal_files(example, "Merge a.txt and b.txt into c.txt.") == example  # 3 names against 2: kept
 
 
 def test_examples_take_the_goal_s_file_names():

@@ -1,4 +1,5 @@
-"""NLP tools for the agent: sentiment, zero-shot topic, entities, and training / using a classifier.
+"""NLP tools for the agent: sentiment, zero-shot topic, entities, extractive summaries, and training / using a
+classifier.
 
 Texts come either inline (`texts`) or from a workspace file (`input_path`: .txt one text per line, or
 .csv / .jsonl with a `column`, "text" by default). With `output_path` the results are written back as a
@@ -11,11 +12,13 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from tools import nlp_tasks
 from tools.base import ToolContext, ToolError, tool
-from tools.files import resolve_in_workspace
+from tools.files import resolve_in_workspace, workspace_files_hint
 
 MAX_TEXTS = 10_000
 SHOWN = 20  # results listed in an observation; the rest are counted (and written to output_path)
@@ -191,6 +194,34 @@ def extract_entities(ctx: ToolContext, text: str = "", types: list[str] | None =
     return _run(ctx, items, rows, results, output_path)
 
 
+@tool()
+def summarize_text(ctx: ToolContext, text: str = "", input_path: str = "",
+                   sentences: Annotated[int, Field(ge=1, le=nlp_tasks.MAX_SUMMARY_SENTENCES)] = 2,
+                   output_path: str = "") -> str:
+    """Summarize a text or a workspace file: its most central sentences, in their original order.
+
+    Args:
+        text: the text to summarize (or use input_path)
+        input_path: workspace text file to summarize
+        sentences: how many sentences the summary keeps
+        output_path: optional workspace file to write the summary to
+    """
+    if bool(text) == bool(input_path):
+        raise ToolError("give either text (a string) or input_path (a workspace file)")
+    if input_path:
+        target = resolve_in_workspace(ctx.workspace, input_path)
+        if not target.is_file():
+            raise ToolError(f"no such file: {input_path}. {workspace_files_hint(ctx.workspace)}")
+        text = target.read_text(encoding="utf-8", errors="replace")
+    summary = " ".join(_task(nlp_tasks.summarize, text, sentences))
+    if not output_path:
+        return summary
+    target = resolve_in_workspace(ctx.workspace, output_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(summary + "\n", encoding="utf-8")
+    return f"wrote {output_path}: {summary}"
+
+
 @tool(side_effects=True)
 def train_classifier(ctx: ToolContext, data_path: str, text_column: str = "text", label_column: str = "label",
                      kind: str = "embedding", out_dir: str = "", num_layers: int = 2, hidden_size: int = 64,
@@ -253,4 +284,4 @@ def classify_with(ctx: ToolContext, model_path: str, texts: list[str] | None = N
     return _run(ctx, items, rows, results, output_path)
 
 
-NLP_TOOLS = [classify_sentiment, classify_topic, extract_entities, train_classifier, classify_with]
+NLP_TOOLS = [classify_sentiment, classify_topic, extract_entities, summarize_text, train_classifier, classify_with]

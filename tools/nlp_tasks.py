@@ -1,4 +1,4 @@
-"""The three ready-made text tasks as plain functions over lists of texts (the tools and the CLI call these).
+"""The ready-made text tasks as plain functions over lists of texts (the tools and the CLI call these).
 
 - sentiment: all-MiniLM-L6-v2 with its top two layers fine-tuned (+ a linear head), shipped in
   `tools/nlp_data/sentiment/` (trained on the VADER human-rated ground truth; see tools/nlp_sentiment.py
@@ -6,12 +6,15 @@
 - topic: zero-shot, the cosine similarity between a text's embedding and each label's ("This text is about
   LABEL."), turned into probabilities with a softmax.
 - entities: spaCy's en_core_web_sm named-entity recognizer, its labels mapped to four types.
+- summary: extractive, the sentences whose embeddings lie closest to the mean of all of them (the text's
+  centroid), kept in their original order.
 
 Each function embeds or parses its whole list in batches: one model call per batch, never one per text.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,6 +26,8 @@ SENTIMENT_DIR = Path(__file__).parent / "nlp_data" / "sentiment"
 TOPIC_TEMPLATE = "This text is about {}."
 TOPIC_TEMPERATURE = 0.05  # cosine gaps between labels are small; this spreads them into usable scores
 ENTITY_TYPES = ("person", "organization", "location", "date")
+MAX_SUMMARY_SENTENCES = 10
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n")
 _SPACY_TO_TYPE = {"PERSON": "person", "ORG": "organization", "GPE": "location", "LOC": "location",
                   "FAC": "location", "DATE": "date"}
 
@@ -137,3 +142,27 @@ def extract_entities(texts: list[str], types: list[str] | str | None = None,
                 spans.append(Entity(ent.text, kind, ent.start_char, ent.end_char))
         results.append(spans)
     return results
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (a blank line also ends one); lines of a single word, like headings, are left out."""
+    pieces = (" ".join(piece.split()) for piece in _SENTENCE_END.split(text))
+    return [piece for piece in pieces if len(piece.split()) > 1]
+
+
+def summarize(text: str, sentences: int = 2) -> list[str]:
+    """The `sentences` most central sentences of `text` (cosine to the centroid), in their original order."""
+    import numpy as np
+
+    if not 1 <= sentences <= MAX_SUMMARY_SENTENCES:
+        raise TaskError(f"sentences must be between 1 and {MAX_SUMMARY_SENTENCES}")
+    found = split_sentences(text)
+    if not found:
+        raise TaskError("the text has no sentences to summarize")
+    if len(found) <= sentences:
+        return found
+    vectors = embed(found)  # (N, 384), unit length
+    centroid = vectors.mean(axis=0)
+    scores = vectors @ (centroid / np.linalg.norm(centroid))
+    keep = sorted(np.argsort(-scores, kind="stable")[:sentences])
+    return [found[i] for i in keep]

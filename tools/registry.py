@@ -11,10 +11,11 @@ from tools.execute import run_python, run_shell
 from tools.files import list_dir, read_file, write_file
 
 FINISH = "finish"
+ANSWER_MAX_CHARS = 500  # the grammar closes the answer here: a rambling answer still ends as valid JSON
 
 
 @tool(FINISH)
-def finish(ctx: ToolContext, answer: Annotated[str, Field(min_length=1)]) -> str:
+def finish(ctx: ToolContext, answer: Annotated[str, Field(min_length=1, max_length=ANSWER_MAX_CHARS)]) -> str:
     """Finish the task and give the final answer to the user.
 
     Args:
