@@ -52,6 +52,7 @@ def test_output_that_already_differs_is_left_alone():
     elsewhere = logits_for({"c": 0.9, "x": 0.1})
     avoided.apply(elsewhere, "xb")
     assert best(elsewhere) == "c"
+    assert not avoided  # the output left the reply: nothing more to check on later tokens
     assert not AvoidedReplies([], TOKENS) and not AvoidedReplies([("abc", [])], TOKENS)
 
 

@@ -57,9 +57,10 @@ class AvoidedReplies:
         import torch
 
         row, at = logits[0], len(out_text)
+        self._replies = [r for r in self._replies if r.text.startswith(out_text)]  # once left, done with
         for reply in self._replies:
-            if not reply.text.startswith(out_text) or self._tokens is None:
-                continue
+            if self._tokens is None:
+                break
             for target in reply.targets:
                 if target < at or target in reply.skipped:
                     continue
