@@ -44,7 +44,7 @@ class _Reply:
 
 
 class AvoidedReplies:
-    def __init__(self, replies: list[tuple[str, list[int]]], tokens: TokenTexts | None) -> None:
+    def __init__(self, replies: list[tuple[str, list[int]]], tokens: TokenTexts) -> None:
         """`replies`: (text, character offsets where the model was least sure of it, least likely first)."""
         self._replies = [_Reply(text, targets) for text, targets in replies if targets]
         self._tokens = tokens
@@ -59,8 +59,6 @@ class AvoidedReplies:
         row, at = logits[0], len(out_text)
         self._replies = [r for r in self._replies if r.text.startswith(out_text)]  # once left, done with
         for reply in self._replies:
-            if self._tokens is None:
-                break
             for target in reply.targets:
                 if target < at or target in reply.skipped:
                     continue

@@ -166,7 +166,7 @@ class TransformersChatModel:
             targets = steering_targets(text, offsets, self.tokenizer.token_texts(ids),
                                        token_probabilities(rows, ids))
             scored.append((text, targets))
-        return AvoidedReplies(scored, self.token_texts if scored else None)
+        return AvoidedReplies(scored, self.token_texts) if scored else AvoidedReplies([], TokenTexts([]))
 
     @property
     def token_texts(self) -> TokenTexts:
