@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 GOAL   ?= What is 2 to the power of 20?
 ARGS   ?=
 
-.PHONY: setup run test engine sandbox-tools lint clean
+.PHONY: setup run test engine sandbox-tools compiler lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,7 +25,14 @@ sandbox-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
 	  echo "warning: bubblewrap is missing; install it, or use --sandbox docker"
 
-run: setup sandbox-tools
+# The model's block kernels are compiled at first use with the C compiler (agent/llm/block_quant.c); without
+# one, decode runs on dense float32 weights, about 2x slower. Install it when missing (root + apt, best effort).
+compiler:
+	@command -v cc >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; } || \
+	  echo "warning: no C compiler (cc); the local model decodes on dense float32 weights"
+
+run: setup sandbox-tools compiler
 	$(VENV)/bin/autogpt run "$(GOAL)" $(ARGS)
 
 # The Docker engine and sandbox image: required in CI (CI=true), best effort elsewhere.
@@ -33,7 +40,7 @@ engine: setup
 	@bash .ci/docker-engine.sh || { [ -z "$$CI" ] || exit 1; \
 	  echo "warning: no Docker engine; Docker sandbox tests will be skipped"; }
 
-test: setup engine
+test: setup engine compiler
 	$(PY) -m pytest -q $(ARGS)
 
 lint: setup

@@ -85,9 +85,38 @@ def test_fast_engine_computes_the_same_logits_as_transformers(model: Any) -> Non
         whole = model.engine.forward(ids, 0)[0]
         model.engine.forward(ids[:5], 0)
         in_two_parts = model.engine.forward(ids[5:], 5)[0]  # prefix from the cache, like a reused prompt
+        model.engine.forward(ids[:-3], 0)
+        for position in range(len(ids) - 3, len(ids)):  # one-token steps: the block kernels' path
+            by_steps = model.engine.forward([ids[position]], position)[0]
     model.reset_cache()  # the engine's cache no longer matches what the model object believes it holds
     assert torch.allclose(whole, expected, atol=1e-3)
     assert torch.allclose(in_two_parts, expected, atol=1e-3)
+    assert torch.allclose(by_steps, expected, atol=1e-3)
+
+
+def test_decode_multiplies_the_ggufs_own_blocks_and_writes_what_float32_writes(
+        model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default model's layers are Q4_1 and its embedding Q8_0: the engine keeps them as blocks (5-8x fewer
+    bytes per token) and greedy text is the one the dense float32 engine writes."""
+    import os
+
+    from agent.llm.block_quant import BlockMatrix
+    from agent.llm.transformers_backend import TransformersChatModel
+
+    if not model.engine.uses_blocks:
+        assert not os.environ.get("CI"), "the block kernel must build in CI"
+        pytest.skip("no C compiler or no AVX2 + FMA here")
+    assert isinstance(model.engine.head, BlockMatrix) and model.engine.head.kind == "q8_0"
+    assert all(isinstance(m, BlockMatrix) and m.kind == "q4_1" for m in model.engine.layers[0][1:3])
+    monkeypatch.setenv("AUTOGPT_BLOCK_KERNELS", "0")
+    dense = TransformersChatModel("default")
+    assert not dense.engine.uses_blocks
+    schema = TypeAdapter(Action).json_schema()
+    for messages, case_schema in [([AGENT_SYSTEM, ChatMessage("user", "Goal: what is 2 to the power of 20?")],
+                                   schema), (ask("Write two sentences about rivers."), None)]:
+        texts = [m.generate(messages, json_schema=case_schema, params=DecodingParams(max_new_tokens=60)).text
+                 for m in (model, dense)]
+        assert texts[0] == texts[1]
 
 
 @pytest.mark.parametrize(("prompt", "shape"), CASES)

@@ -3,15 +3,19 @@
 Why not `model(...)` from transformers: for a 135M-parameter model on a CPU, one decode step is a few
 tens of milliseconds of weight streaming, and transformers adds per-call Python on top (mask builders,
 cache classes, output dataclasses, hooks, kwargs plumbing) spread over 30 layers. Here a layer is ~20
-tensor ops on weights prepared at load:
+tensor ops (a prefill) or 5 kernel calls (a step of 1-8 tokens, see below) on weights prepared at load:
 - in float32, stored transposed, [in, out], so a one-token step is `x @ w` over contiguous rows: on our
   AVX2 CPUs MKL streams that layout 1.25-1.7x faster than `F.linear`'s [out, in] (decode 12.7 -> 15.8
   tok/s). Other dtypes keep [out, in] and `F.linear`: a bfloat16 `x @ w` is 10x slower there;
 - fused, q|k|v in one matmul and gate|up in another;
+- in float32 on the CPU, also in the GGUF's own Q4_1/Q8_0 blocks where every weight is exactly such a
+  block's value. Steps of 1-8 tokens multiply those (5-8x fewer bytes than float32) with `block_quant`'s
+  C kernel, which also applies the RMSNorm or SiLU(gate) * up before a matrix and adds the residual
+  after it, and does rotary + cache writes + attention in one call. Longer prefills use the dense matrices;
 - with each head's q and k rows reordered from transformers' "rotate half" layout to interleaved pairs,
   so rotary embedding is one complex multiply on q|k together. q.k is unchanged because q and k share
   the order; v and the output are untouched.
-Attention is SDPA straight on the cache tensors, and logits are computed for the last position only.
+Otherwise attention is SDPA straight on the cache tensors. Logits are computed for the last positions only.
 
 Tensor shapes (B = 1 always): x [1, T, D]; cache [L, 1, KV, capacity, hd]; q [1, H, T, hd].
 """
@@ -23,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.llm import block_quant
 from agent.llm.weights import Checkpoint, cached_tensors, checkpoint_files
 
 CACHE_CHUNK = 1024  # KV capacity grows in steps of this many positions (memory is touched only as used)
-WEIGHTS_FORMAT = "2"  # names the engine weights' and KV cache's layout: bump when either changes
+WEIGHTS_FORMAT = "3"  # names the engine weights' and KV cache's layout: bump when either changes
 
 
 @dataclass(frozen=True)
@@ -72,27 +77,36 @@ def supports(cfg: dict[str, Any], directory: Path) -> bool:
 
 
 LAYER_TENSORS = ("in_norm", "qkv", "o", "post_norm", "gate_up", "down")  # per layer, in forward order
+MATRICES = ("qkv", "o", "gate_up", "down")
 
 
 class LlamaEngine:
     """Owns the weights and one KV cache; `forward(ids, start)` writes positions start.., returns logits."""
 
     def __init__(self, directory: Path, cfg: dict[str, Any], device: str, dtype: Any,
-                 weights_cache: Path | None = None) -> None:
-        """`weights_cache`: where the prepared weights are kept between processes (None: prepare each time)."""
+                 weights_cache: Path | None = None, kernels: block_quant.Kernels | None = None) -> None:
+        """`weights_cache`: where the prepared weights are kept between processes (None: prepare each time).
+        `kernels`: the block kernels, used for the matrices that have a block form (CPU, float32)."""
         import torch
 
         self._torch = torch
         self.shape = s = LlamaShape.from_config(cfg)
         self.device, self.dtype = device, dtype
         stored = cached_tensors(weights_cache, lambda: engine_tensors(directory, s, dtype))
-        # y = x @ w for weights stored [in, out], F.linear(x, w) for [out, in] (see the module docstring)
-        self._linear = torch.matmul if transposed_layout(dtype) else torch.nn.functional.linear
+        if device != "cpu":
+            stored, kernels = {k: t for k, t in stored.items() if "@" not in k}, None
         w = {name: t.to(device) for name, t in stored.items()}  # on the CPU: the same mapped tensors
+
+        def matmul(name: str) -> Any:  # x -> x @ weight, by the block kernel where it can
+            return block_quant.matrix_for(name, w, kernels, DenseMatrix(w[name], s.eps))
+
+        self.kernels = kernels  # also does rotary + attention for steps of a few tokens
+        self.uses_blocks = kernels is not None and any("@" in k for k in w)
         self.embed = w["embed"]  # [V, D]
-        self.head = w["head"]  # the output projection (tied to `embed` in small models), laid out as the layers
+        self.head = matmul("head")  # the output projection (tied to `embed` in small models)
         self.final_norm = w["norm"]
-        self.layers = [tuple(w[f"layers.{i}.{n}"] for n in LAYER_TENSORS) for i in range(s.layers)]
+        self.layers = [tuple(matmul(f"layers.{i}.{n}") if n in MATRICES else w[f"layers.{i}.{n}"]
+                             for n in LAYER_TENSORS) for i in range(s.layers)]
         inv_freq = 1.0 / (s.rope_theta ** (torch.arange(0, s.head_dim, 2, dtype=torch.float32) / s.head_dim))
         self._inv_freq = inv_freq.to(device)
         self._rope = torch.empty(0)
@@ -109,37 +123,37 @@ class LlamaEngine:
         Returns float32 logits [keep, vocab] for the last `keep` positions. Positions >= start are
         overwritten, so rewinding the cache is just calling with a smaller `start`.
         """
-        torch, s = self._torch, self.shape
-        F = torch.nn.functional
-        n = len(ids)
-        end = start + n
-        if end > self.capacity:
-            self._grow(end)
-        x = F.embedding(torch.tensor([ids], device=self.device), self.embed)  # [1, T, D]
-        rope = self._rope[start:end, None]  # [T, 1, hd/2] complex
-        # T > 1 after a cached prefix: query i sees keys 0..start+i (SDPA's is_causal aligns top-left).
-        mask = None
-        if n > 1:
-            mask = torch.ones(n, end, dtype=torch.bool, device=self.device).tril(diagonal=start)
-        heads, kv, hd = s.heads, s.kv_heads, s.head_dim
-        qk_dim = (heads + kv) * hd
-        linear = self._linear
+        torch = self._torch
+        if start + len(ids) > self.capacity:
+            self._grow(start + len(ids))
+        x = torch.nn.functional.embedding(torch.tensor([ids], device=self.device), self.embed)  # [1, T, D]
         for i, (in_norm, qkv_w, o_w, post_norm, gate_up_w, down_w) in enumerate(self.layers):
-            h = F.rms_norm(x, (s.hidden,), in_norm, s.eps)
-            qkv = linear(h, qkv_w)  # [1, T, (H + 2 KV) hd]
-            pairs = torch.view_as_complex(qkv[..., :qk_dim].float().unflatten(-1, (heads + kv, hd // 2, 2)))
-            qk = torch.view_as_real(pairs * rope).flatten(-2).to(self.dtype)  # [1, T, H + KV, hd]
-            self.k_cache[i, :, :, start:end] = qk[:, :, heads:].transpose(1, 2)
-            self.v_cache[i, :, :, start:end] = qkv[..., qk_dim:].unflatten(-1, (kv, hd)).transpose(1, 2)
-            a = F.scaled_dot_product_attention(qk[:, :, :heads].transpose(1, 2), self.k_cache[i, :, :, :end],
-                                               self.v_cache[i, :, :, :end], attn_mask=mask,
-                                               enable_gqa=kv != heads)
-            x = x + linear(a.transpose(1, 2).reshape(1, n, heads * hd), o_w)
-            h = F.rms_norm(x, (s.hidden,), post_norm, s.eps)
-            gate, up = linear(h, gate_up_w).chunk(2, dim=-1)
-            x = x + linear(F.silu(gate) * up, down_w)
-        h = F.rms_norm(x[0, -keep:], (s.hidden,), self.final_norm, s.eps)
-        return linear(h, self.head).float()
+            qkv = qkv_w(x, norm=in_norm)  # [1, T, (H + 2 KV) hd]
+            x = o_w(self._attention(i, qkv, start), add_to=x)
+            x = down_w(gate_up_w(x, norm=post_norm), gated=True, add_to=x)
+        return self.head(x[0, -keep:], norm=self.final_norm).float()
+
+    def _attention(self, layer: int, qkv: Any, start: int) -> Any:
+        """Rotary on q and k, k and v into the cache at start.., then causal attention: [1, T, H hd]."""
+        torch, s = self._torch, self.shape
+        k_cache, v_cache = self.k_cache[layer], self.v_cache[layer]
+        if self.kernels is not None:
+            out = self.kernels.attention(qkv, start, s.heads, s.kv_heads, self._rope_pairs, k_cache, v_cache)
+            if out is not None:
+                return out
+        F = torch.nn.functional
+        heads, kv, hd = s.heads, s.kv_heads, s.head_dim
+        n = int(qkv.shape[1])
+        end = start + n
+        pairs = torch.view_as_complex(qkv[..., :(heads + kv) * hd].float().unflatten(-1, (heads + kv, hd // 2, 2)))
+        qk = torch.view_as_real(pairs * self._rope[start:end, None]).flatten(-2).to(self.dtype)  # [1, T, H + KV, hd]
+        k_cache[:, :, start:end] = qk[:, :, heads:].transpose(1, 2)
+        v_cache[:, :, start:end] = qkv[..., (heads + kv) * hd:].unflatten(-1, (kv, hd)).transpose(1, 2)
+        # T > 1 after a cached prefix: query i sees keys 0..start+i (SDPA's is_causal aligns top-left).
+        mask = torch.ones(n, end, dtype=torch.bool, device=self.device).tril(diagonal=start) if n > 1 else None
+        a = F.scaled_dot_product_attention(qk[:, :, :heads].transpose(1, 2), k_cache[:, :, :end],
+                                           v_cache[:, :, :end], attn_mask=mask, enable_gqa=kv != heads)
+        return a.transpose(1, 2).reshape(1, n, heads * hd)
 
     def export_kv(self, n: int) -> tuple[Any, Any]:
         """Keys and values of positions 0..n-1 ([L, 1, KV, n, hd] each), to persist a prompt's prefill."""
@@ -166,6 +180,27 @@ class LlamaEngine:
         self.k_cache, self.v_cache = k, v
         freqs = torch.outer(torch.arange(capacity, dtype=torch.float32, device=self.device), self._inv_freq)
         self._rope = torch.polar(torch.ones_like(freqs), freqs)  # e^(i pos f), [capacity, hd/2]
+        self._rope_pairs = torch.view_as_real(self._rope)  # the same as (cos, sin) float pairs, for the kernel
+
+
+@dataclass
+class DenseMatrix:
+    """A matrix of a llama layer: x -> add_to + (x after its RMSNorm, or SiLU(gate) * up) @ weight."""
+
+    weight: Any  # [in, out] in float32 (x @ w), else [out, in] (F.linear)
+    eps: float
+
+    def __call__(self, x: Any, norm: Any = None, gated: bool = False, add_to: Any = None) -> Any:
+        import torch
+
+        F = torch.nn.functional
+        if gated:
+            gate, up = x.chunk(2, dim=-1)
+            x = F.silu(gate) * up
+        if norm is not None:
+            x = F.rms_norm(x, (x.shape[-1],), norm, self.eps)
+        y = x @ self.weight if self.weight.dtype == torch.float32 else F.linear(x, self.weight)
+        return y if add_to is None else add_to + y
 
 
 def transposed_layout(dtype: Any) -> bool:
@@ -181,24 +216,27 @@ def engine_tensors(directory: Path, s: LlamaShape, dtype: Any) -> dict[str, Any]
     w = Checkpoint(directory, dtype)
     transposed = transposed_layout(dtype)
 
-    def matrix(parts: list[Any]) -> Any:  # [out, in] parts stacked by rows: one matmul instead of several
-        return torch.cat(parts).t().contiguous() if transposed else torch.cat(parts)
+    tensors: dict[str, Any] = {}
+
+    def matrix(name: str, parts: list[Any]) -> None:  # [out, in] parts stacked by rows: one matmul, not several
+        stacked = torch.cat(parts)
+        tensors[name] = stacked.t().contiguous() if transposed else stacked
+        if transposed:
+            tensors.update(block_quant.block_tensors(name, stacked))
 
     embed = w.get("model.embed_tokens.weight")
-    head = w.get("lm_head.weight") if "lm_head.weight" in w else embed
-    tensors = {"embed": embed, "head": matrix([head]), "norm": w.get("model.norm.weight")}
+    tensors |= {"embed": embed, "norm": w.get("model.norm.weight")}
+    matrix("head", [w.get("lm_head.weight") if "lm_head.weight" in w else embed])
     for i in range(s.layers):
         p = f"model.layers.{i}."
         q, k, v = (w.get(p + f"self_attn.{n}_proj.weight") for n in "qkv")
-        tensors |= {
-            f"layers.{i}.in_norm": w.get(p + "input_layernorm.weight"),
-            f"layers.{i}.qkv": matrix([_interleave_halves(q, s.heads, s.head_dim),
-                                       _interleave_halves(k, s.kv_heads, s.head_dim), v]),
-            f"layers.{i}.o": matrix([w.get(p + "self_attn.o_proj.weight")]),
-            f"layers.{i}.post_norm": w.get(p + "post_attention_layernorm.weight"),
-            f"layers.{i}.gate_up": matrix([w.get(p + "mlp.gate_proj.weight"), w.get(p + "mlp.up_proj.weight")]),
-            f"layers.{i}.down": matrix([w.get(p + "mlp.down_proj.weight")]),
-        }
+        tensors[f"layers.{i}.in_norm"] = w.get(p + "input_layernorm.weight")
+        tensors[f"layers.{i}.post_norm"] = w.get(p + "post_attention_layernorm.weight")
+        matrix(f"layers.{i}.qkv", [_interleave_halves(q, s.heads, s.head_dim),
+                                   _interleave_halves(k, s.kv_heads, s.head_dim), v])
+        matrix(f"layers.{i}.o", [w.get(p + "self_attn.o_proj.weight")])
+        matrix(f"layers.{i}.gate_up", [w.get(p + "mlp.gate_proj.weight"), w.get(p + "mlp.up_proj.weight")])
+        matrix(f"layers.{i}.down", [w.get(p + "mlp.down_proj.weight")])
     return tensors
 
 
