@@ -5,8 +5,10 @@
 Sections (each prints a table; the LAST line is one JSON object with the headline figures):
 1. decode tok/s: `TransformersChatModel.generate` vs `model.generate` on the same weights, dtype, threads
    and prompt, free text and under the same JSON-schema grammar (xgrammar's HF logits processor for the
-   baseline), ours also with prompt-lookup drafts off; runs alternate ours/theirs so background load hits
-   both alike; medians reported.
+   baseline), ours also with prompt-lookup drafts off and with the block kernels off (dense float32, as
+   before them); runs alternate so background load hits all alike; medians reported. Decode tok/s counts
+   the tokens after the first one over the time after it (the first token's time is the prompt's prefill,
+   which section 2 and the cold start cover); the whole call, prefill included, is reported next to it.
 2. prefill over a scripted 10-step agent run (history grows by [action, observation] pairs, the last user
    message carries a changing tail, one compaction at step 7): tokens and seconds we prefill vs
    re-encoding the whole prompt each step (what an agent calling `generate` per step does).
@@ -99,18 +101,23 @@ def main() -> None:
     from agent.llm.transformers_backend import TransformersChatModel
 
     ours = TransformersChatModel("default", dtype=args.dtype)
+    os.environ["AUTOGPT_BLOCK_KERNELS"] = "0"
+    dense = TransformersChatModel("default", dtype=args.dtype)  # the same engine without the block kernels
+    del os.environ["AUTOGPT_BLOCK_KERNELS"]
     hf_model, hf_tok = load_model_and_tokenizer(resolve_model(), ours.device, ours.dtype)
     print(f"device {ours.device}, dtype {args.dtype}, torch threads {torch.get_num_threads()}, "
-          f"model {ours.name}")
-    result: dict[str, Any] = {"device": ours.device, "dtype": args.dtype, "threads": torch.get_num_threads()}
-    result |= decode_section(ours, hf_model, hf_tok, args.tokens, args.reps)
+          f"model {ours.name}, block kernels {getattr(ours.engine, 'uses_blocks', False)}")
+    result: dict[str, Any] = {"device": ours.device, "dtype": args.dtype, "threads": torch.get_num_threads(),
+                              "block_kernels": bool(getattr(ours.engine, "uses_blocks", False))}
+    result |= decode_section(ours, dense, hf_model, hf_tok, args.tokens, args.reps)
+    del dense
     result |= prefill_section(ours, hf_model)
     print(json.dumps(result | cold))
 
 
 # -- 1. decode -------------------------------------------------------------------------------------------
 
-def decode_section(ours: Any, hf_model: Any, hf_tok: Any, tokens: int, reps: int) -> dict[str, Any]:
+def decode_section(ours: Any, dense: Any, hf_model: Any, hf_tok: Any, tokens: int, reps: int) -> dict[str, Any]:
     import xgrammar as xgr
     import xgrammar.contrib.hf  # noqa: F401  (the baseline's logits processor)
 
@@ -118,10 +125,12 @@ def decode_section(ours: Any, hf_model: Any, hf_tok: Any, tokens: int, reps: int
     info = xgr.TokenizerInfo.from_huggingface(hf_tok, vocab_size=hf_model.config.vocab_size)
     compiled = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(ACTION_SCHEMA), any_whitespace=False)
     runs: dict[str, list[Run]] = {k: [] for k in ("ours", "plain", "ours_grammar", "plain_grammar",
-                                                  "ours_grammar_no_drafts")}
+                                                  "ours_grammar_no_drafts", "dense", "dense_grammar")}
     for _ in range(reps):
         runs["ours"].append(run_ours(ours, STORY, None, tokens))
         runs["plain"].append(run_plain(hf_model, hf_tok, STORY, [], tokens))
+        runs["dense"].append(run_ours(dense, STORY, None, tokens))
+        runs["dense_grammar"].append(run_ours(dense, agent_prompt, ACTION_SCHEMA, 96))
         runs["ours_grammar"].append(run_ours(ours, agent_prompt, ACTION_SCHEMA, 96))
         ours.drafting = False  # what prompt-lookup drafts add (same text, one token per forward pass)
         runs["ours_grammar_no_drafts"].append(run_ours(ours, agent_prompt, ACTION_SCHEMA, 96))
@@ -136,20 +145,35 @@ def decode_section(ours: Any, hf_model: Any, hf_tok: Any, tokens: int, reps: int
     print(f"\n== decode: output tokens/s, median of {reps}; whole call (prompt prefill included) | "
           "after the first token ==")
     print(f"{'':14}{'ours':>9}{'plain':>8}{'speedup':>9} |{'ours':>8}{'plain':>8}{'speedup':>9}")
-    for label, key, base in (("free text", "ours", "plain"), ("JSON grammar", "ours_grammar", "plain_grammar"),
-                             ("  no drafts", "ours_grammar_no_drafts", "plain_grammar")):
+    for label, key, base in (("free text", "ours", "plain"), ("  dense", "dense", "plain"),
+                             ("JSON grammar", "ours_grammar", "plain_grammar"),
+                             ("  no drafts", "ours_grammar_no_drafts", "plain_grammar"),
+                             ("  dense", "dense_grammar", "plain_grammar")):
         print(f"{label:14}{whole[key]:9.1f}{whole[base]:8.1f}{whole[key] / whole[base]:8.2f}x |"
               f"{after[key]:8.1f}{after[base]:8.1f}{after[key] / after[base]:8.2f}x")
+    print("(dense: our engine with the block kernels off, i.e. float32 matrices for every step)")
     print(f"grammar mask (fill + apply) per token: {mask_ms:.3f} ms")
     print(f"ours:  {texts['ours_grammar']}\nplain: {texts['plain_grammar']}")
-    return {"decode_tok_s": round(whole["ours"], 2), "plain_decode_tok_s": round(whole["plain"], 2),
-            "decode_speedup": round(whole["ours"] / whole["plain"], 2),
-            "grammar_decode_tok_s": round(whole["ours_grammar"], 2),
-            "plain_grammar_decode_tok_s": round(whole["plain_grammar"], 2),
-            "grammar_decode_speedup": round(whole["ours_grammar"] / whole["plain_grammar"], 2),
-            "grammar_decode_speedup_no_drafts": round(whole["ours_grammar_no_drafts"] / whole["plain_grammar"], 2),
-            "decode_speedup_after_first_token": round(after["ours"] / after["plain"], 2),
-            "grammar_decode_speedup_after_first_token": round(after["ours_grammar"] / after["plain_grammar"], 2),
+    same_text = texts["dense"] == texts["ours"] and texts["dense_grammar"] == texts["ours_grammar"]
+    if not same_text:
+        print("NOTE: the block kernels changed the greedy text")
+
+    def ratio(rates: dict[str, float], key: str, base: str) -> float:
+        return round(rates[key] / rates[base], 2)
+
+    return {"decode_tok_s": round(after["ours"], 2), "plain_decode_tok_s": round(after["plain"], 2),
+            "decode_speedup": ratio(after, "ours", "plain"),
+            "grammar_decode_tok_s": round(after["ours_grammar"], 2),
+            "plain_grammar_decode_tok_s": round(after["plain_grammar"], 2),
+            "grammar_decode_speedup": ratio(after, "ours_grammar", "plain_grammar"),
+            "grammar_decode_speedup_no_drafts": ratio(after, "ours_grammar_no_drafts", "plain_grammar"),
+            "decode_speedup_after_first_token": ratio(after, "ours", "plain"),
+            "grammar_decode_speedup_after_first_token": ratio(after, "ours_grammar", "plain_grammar"),
+            "decode_speedup_whole_call": ratio(whole, "ours", "plain"),
+            "grammar_decode_speedup_whole_call": ratio(whole, "ours_grammar", "plain_grammar"),
+            "block_kernel_speedup": ratio(after, "ours", "dense"),
+            "grammar_block_kernel_speedup": ratio(after, "ours_grammar", "dense_grammar"),
+            "block_kernels_same_text": same_text,
             "grammar_mask_ms_per_token": round(mask_ms, 3)}
 
 
