@@ -49,7 +49,7 @@ def test_q4_1_blocks_are_found_back_exactly() -> None:
     blocks = block_quant.exact_q4_1(w)
     assert blocks is not None
     q = torch.cat([blocks["q"] & 15, blocks["q"] >> 4], -1).float()  # [N, nb, 32]
-    rebuilt = blocks["d"][..., None] * q + blocks["mins_t"].t()[..., None]
+    rebuilt = blocks["d"][..., None] * q + blocks["mins"][..., None]
     assert torch.equal(rebuilt.reshape(w.shape), w)
 
 
@@ -69,7 +69,7 @@ def test_a_matrix_that_is_not_exactly_in_blocks_stays_dense() -> None:
     nearly = q4_1_weights(64, 64)
     nearly[5, 7] += 1e-7  # one weight off the block grid is enough
     assert block_quant.exact_q4_1(nearly) is None
-    assert set(block_quant.block_tensors("m", q4_1_weights(64, 64))) == {"m@q4_1.q", "m@q4_1.d", "m@q4_1.mins_t"}
+    assert set(block_quant.block_tensors("m", q4_1_weights(64, 64))) == {"m@q4_1.q", "m@q4_1.d", "m@q4_1.mins"}
     assert set(block_quant.block_tensors("m", q8_0_weights(64, 64))) == {"m@q8_0.q", "m@q8_0.d"}
 
 

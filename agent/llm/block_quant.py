@@ -34,7 +34,7 @@ COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-shared", "-fPIC")
 
 
 def exact_q4_1(w: Any) -> dict[str, Any] | None:
-    """`w` [N, K] as Q4_1 blocks {q: [N, K/32, 16] nibbles, d: [N, K/32], mins_t: [K/32, N]}, or None."""
+    """`w` [N, K] as Q4_1 blocks {q: [N, K/32, 16] nibbles, d: [N, K/32], mins: [N, K/32]}, or None."""
     import torch
 
     n, k = w.shape
@@ -52,7 +52,7 @@ def exact_q4_1(w: Any) -> dict[str, Any] | None:
         return None
     q8 = q.to(torch.uint8)
     return {"q": q8[..., :16] | (q8[..., 16:] << 4), "d": d[..., 0].contiguous(),
-            "mins_t": low[..., 0].t().contiguous()}
+            "mins": low[..., 0].contiguous()}
 
 
 def exact_q8_0(w: Any) -> dict[str, Any] | None:
@@ -195,7 +195,7 @@ class BlockMatrix:
         self.k, self.n = (int(v) for v in self.dense.weight.shape)
         self.eps = self.dense.eps
         self._kind = Kernels.Q4_1 if self.kind == "q4_1" else Kernels.Q8_0
-        mins = self.parts.get("mins_t")
+        mins = self.parts.get("mins")
         self._blocks = (self.parts["q"].data_ptr(), self.parts["d"].data_ptr(),
                         None if mins is None else mins.data_ptr())
 

@@ -31,7 +31,7 @@ from agent.llm import block_quant
 from agent.llm.weights import Checkpoint, cached_tensors, checkpoint_files
 
 CACHE_CHUNK = 1024  # KV capacity grows in steps of this many positions (memory is touched only as used)
-WEIGHTS_FORMAT = "3"  # names the engine weights' and KV cache's layout: bump when either changes
+WEIGHTS_FORMAT = "4"  # names the engine weights' and KV cache's layout: bump when either changes
 
 
 @dataclass(frozen=True)
