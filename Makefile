@@ -25,7 +25,7 @@ sandbox-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
 	  echo "warning: bubblewrap is missing; install it, or use --sandbox docker"
 
-# The model's block kernels are compiled at first use with the C compiler (agent/llm/block_quant.c); without
+# The model's block kernels are compiled at first use with the C compiler (agent/llm/block_kernels.c); without
 # one, decode runs on dense float32 weights, about 2x slower. Install it when missing (root + apt, best effort).
 compiler:
 	@command -v cc >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \

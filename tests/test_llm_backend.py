@@ -100,7 +100,7 @@ def test_decode_multiplies_the_ggufs_own_blocks_and_writes_what_float32_writes(
     bytes per token) and greedy text is the one the dense float32 engine writes."""
     import os
 
-    from agent.llm.block_quant import BlockMatrix
+    from agent.llm.block_kernels import BlockMatrix
     from agent.llm.transformers_backend import TransformersChatModel
 
     if not model.engine.uses_blocks:

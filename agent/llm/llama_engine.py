@@ -9,7 +9,7 @@ tensor ops (a prefill) or 5 kernel calls (a step of 1-8 tokens, see below) on we
   tok/s). Other dtypes keep [out, in] and `F.linear`: a bfloat16 `x @ w` is 10x slower there;
 - fused, q|k|v in one matmul and gate|up in another;
 - in float32 on the CPU, also in the GGUF's own Q4_1/Q8_0 blocks where every weight is exactly such a
-  block's value. Steps of 1-8 tokens multiply those (5-8x fewer bytes than float32) with `block_quant`'s
+  block's value. Steps of 1-8 tokens multiply those (5-8x fewer bytes than float32) with `block_kernels`'
   C kernel, which also applies the RMSNorm or SiLU(gate) * up before a matrix and adds the residual
   after it, and does rotary + cache writes + attention in one call. Longer prefills use the dense matrices;
 - with each head's q and k rows reordered from transformers' "rotate half" layout to interleaved pairs,
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.llm import block_quant
+from agent.llm import block_kernels, block_weights
 from agent.llm.weights import Checkpoint, cached_tensors, checkpoint_files
 
 CACHE_CHUNK = 1024  # KV capacity grows in steps of this many positions (memory is touched only as used)
@@ -84,7 +84,7 @@ class LlamaEngine:
     """Owns the weights and one KV cache; `forward(ids, start)` writes positions start.., returns logits."""
 
     def __init__(self, directory: Path, cfg: dict[str, Any], device: str, dtype: Any,
-                 weights_cache: Path | None = None, kernels: block_quant.Kernels | None = None) -> None:
+                 weights_cache: Path | None = None, kernels: block_kernels.Kernels | None = None) -> None:
         """`weights_cache`: where the prepared weights are kept between processes (None: prepare each time).
         `kernels`: the block kernels, used for the matrices that have a block form (CPU, float32)."""
         import torch
@@ -98,7 +98,7 @@ class LlamaEngine:
         w = {name: t.to(device) for name, t in stored.items()}  # on the CPU: the same mapped tensors
 
         def matmul(name: str) -> Any:  # x -> x @ weight, by the block kernel where it can
-            return block_quant.matrix_for(name, w, kernels, DenseMatrix(w[name], s.eps))
+            return block_kernels.matrix_for(name, w, kernels, DenseMatrix(w[name], s.eps))
 
         self.kernels = kernels  # also does rotary + attention for steps of a few tokens
         self.uses_blocks = kernels is not None and any("@" in k for k in w)
@@ -222,7 +222,7 @@ def engine_tensors(directory: Path, s: LlamaShape, dtype: Any) -> dict[str, Any]
         stacked = torch.cat(parts)
         tensors[name] = stacked.t().contiguous() if transposed else stacked
         if transposed:
-            tensors.update(block_quant.block_tensors(name, stacked))
+            tensors.update(block_weights.block_tensors(name, stacked))
 
     embed = w.get("model.embed_tokens.weight")
     tensors |= {"embed": embed, "norm": w.get("model.norm.weight")}

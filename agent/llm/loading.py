@@ -125,14 +125,14 @@ def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str =
         torch.set_num_threads(pick_threads())
     directory, gguf = _cached_or_convert(source)
     if gguf is None and engine == "auto":
-        from agent.llm import block_quant, llama_engine
+        from agent.llm import block_kernels, llama_engine
 
         config = json.loads((directory / "config.json").read_text())
         tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory))
         if tokenizer is not None and llama_engine.supports(config, directory):
             identity = _identity(source, directory, device, dtype, f"llama{llama_engine.WEIGHTS_FORMAT}")
             weights = model_cache_root().parent / "engine" / f"{identity}.safetensors"
-            kernels = block_quant.load_kernels(model_cache_root().parent / "kernels") if device == "cpu" else None
+            kernels = block_kernels.load_kernels(model_cache_root().parent / "kernels") if device == "cpu" else None
             fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
             return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
     from agent.llm.hf_engine import HFEngine

@@ -7,7 +7,7 @@
    Every weight value is the one the float32 checkpoint holds; only the summation order differs from a dense
    float32 product. The input can first go through what precedes each matrix in a llama layer (RMSNorm, or
    SiLU(gate) * up), and the product can be added to y (the residual), to save small tensor ops per token. A decode step reads 5-8x fewer bytes of weights than float32 does, and that is the point:
-   one token of a small model is memory-bound. Compiled at first use by agent/llm/block_quant.py. */
+   one token of a small model is memory-bound. Compiled at first use by agent/llm/block_kernels.py. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -178,7 +178,7 @@ static void prepare_rows(const float *x, int M, int K, const float *norm_w, floa
     case 5: F(in, 5, __VA_ARGS__); break; case 6: F(in, 6, __VA_ARGS__); break; \
     case 7: F(in, 7, __VA_ARGS__); break; default: F(in, 8, __VA_ARGS__); }
 
-int block_quant_max_rows(void) { return MAX_ROWS; }
+int block_kernels_max_rows(void) { return MAX_ROWS; }
 
 /* y[M, N] (+)= prepare(x) @ w.T for w [N, K] in blocks of `kind` (0: Q4_1 with mins, 1: Q8_0).
    x is [M, K], or [M, 2K] when gated; norm_w (RMSNorm weight, [K]) may be NULL; add: y += instead of y =.

@@ -1,16 +1,13 @@
-"""Weights in the GGUF's own blocks (Q4_1, Q8_0), multiplied by float32 activations in a small C kernel.
+"""Products with weights in the GGUF's own blocks (`block_weights`) and float32 activations, in C.
 
-The default model ships as Q4_1 layers and a Q8_0 embedding: every float32 weight the checkpoint holds is
-exactly `d * q + min` (Q4_1) or `d * q` (Q8_0) for one scale per block of 32. A one-token decode step is
-memory-bound, and streaming those blocks reads 100 MB instead of float32's 537 MB. So:
+A one-token decode step is memory-bound, and the default model's blocks are 100 MB against float32's
+537 MB. The products differ from float32's only in summation order. So:
 
-- `exact_q4_1` / `exact_q8_0` find the blocks back from the float32 matrix and accept them only if every
-  weight is reproduced exactly (checked in float64); a matrix that is not exactly representable stays dense.
-  Nothing is approximated: the products differ from float32's only in summation order.
-- `load_kernels` compiles `block_quant.c` once per machine with the system C compiler (AVX2 + FMA) into
+- `load_kernels` compiles `block_kernels.c` once per machine with the system C compiler (AVX2 + FMA) into
   the cache directory; without a compiler or those CPU features, the engine stays on dense float32.
 - `BlockMatrix` multiplies 1..8 rows (a decode step, a draft) with the kernel and more rows (a prefill,
   where the work is compute-bound and MKL is better) with the dense float32 matrix.
+- `Kernels.attention` does rotary, the cache writes and attention of such a step in one call.
 
 `AUTOGPT_BLOCK_KERNELS=0` turns the kernels off (benchmarks compare both).
 """
@@ -27,82 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SOURCE = Path(__file__).with_name("block_quant.c")
-BLOCK = 32
-MAX_ROWS = 8  # the kernel's row limit (block_quant.c's MAX_ROWS); more rows go to the dense matrix
+SOURCE = Path(__file__).with_name("block_kernels.c")
+MAX_ROWS = 8  # the kernel's row limit (block_kernels.c's MAX_ROWS); more rows go to the dense matrix
 COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-shared", "-fPIC")
-
-
-def exact_q4_1(w: Any) -> dict[str, Any] | None:
-    """`w` [N, K] as Q4_1 blocks {q: [N, K/32, 16] nibbles, d: [N, K/32], mins: [N, K/32]}, or None."""
-    import torch
-
-    n, k = w.shape
-    if k % BLOCK or w.dtype != torch.float32:
-        return None
-    blocks = w.reshape(n, k // BLOCK, BLOCK)
-    low = blocks.amin(-1, keepdim=True)  # the element quantized to 0 is the block's min, exactly
-    spread = (blocks.amax(-1, keepdim=True) - low) / 15
-    found = _fit_scales(blocks - low, spread, 0, 15)
-    if found is None:
-        return None
-    d, q = found
-    exact = (d.double() * q.double() + low.double() == blocks.double()).all()
-    if not bool(exact):
-        return None
-    q8 = q.to(torch.uint8)
-    return {"q": q8[..., :16] | (q8[..., 16:] << 4), "d": d[..., 0].contiguous(),
-            "mins": low[..., 0].contiguous()}
-
-
-def exact_q8_0(w: Any) -> dict[str, Any] | None:
-    """`w` [N, K] as Q8_0 blocks {q: [N, K] int8, d: [N, K/32]}, or None."""
-    import torch
-
-    n, k = w.shape
-    if k % BLOCK or w.dtype != torch.float32:
-        return None
-    blocks = w.reshape(n, k // BLOCK, BLOCK)
-    amax = blocks.abs().amax(-1, keepdim=True)  # the element of largest magnitude is quantized to +-127
-    found = _fit_scales(blocks, amax / 127, -127, 127)
-    if found is None:
-        return None
-    d, q = found
-    if not bool((d.double() * q.double() == blocks.double()).all()):
-        return None
-    return {"q": q.to(torch.int8).reshape(n, k), "d": d[..., 0].contiguous()}
-
-
-def _fit_scales(offsets: Any, estimate: Any, lowest: int, highest: int) -> tuple[Any, Any] | None:
-    """Per block, a scale d (the float16 value nearest `estimate`, or a neighbour) and integers q in
-    [lowest, highest] with d * q == offsets exactly in float32; None when some block has none."""
-    import torch
-
-    d16 = estimate.to(torch.float16)
-    best_d = torch.zeros_like(estimate)
-    best_q = torch.zeros_like(offsets)
-    solved = torch.zeros(estimate.shape, dtype=torch.bool)
-    for step in (0, -1, 1, -2, 2):
-        bits = d16.view(torch.int16) + step
-        d = bits.view(torch.float16).float()
-        d = torch.where(torch.isfinite(d) & (d > 0), d, torch.zeros_like(d))
-        q = torch.where(d > 0, offsets / torch.where(d > 0, d, 1.0), 0.0).round().clamp(lowest, highest)
-        ok = ((d * q == offsets).all(-1, keepdim=True)) & ~solved
-        best_d = torch.where(ok, d, best_d)
-        best_q = torch.where(ok, q, best_q)
-        solved |= ok
-        if bool(solved.all()):
-            return best_d, best_q
-    return None
-
-
-def block_tensors(name: str, w: Any) -> dict[str, Any]:
-    """The block form of the [out, in] matrix `w`, as extra engine tensors `name@q4_1.*` or `name@q8_0.*`."""
-    for kind, fit in (("q4_1", exact_q4_1), ("q8_0", exact_q8_0)):
-        parts = fit(w)
-        if parts is not None:
-            return {f"{name}@{kind}.{part}": t for part, t in parts.items()}
-    return {}
 
 
 class Kernels:
@@ -115,8 +39,8 @@ class Kernels:
         p, i = ctypes.c_void_p, ctypes.c_int
         lib.block_matmul.argtypes = [i, p, i, i, p, p, p, i, p, p, ctypes.c_float, i, i]
         lib.decode_attention.argtypes = [p, i, i, i, i, i, i, p, p, p, p]
-        lib.block_matmul.restype = lib.decode_attention.restype = lib.block_quant_max_rows.restype = i
-        if lib.block_quant_max_rows() != MAX_ROWS:
+        lib.block_matmul.restype = lib.decode_attention.restype = lib.block_kernels_max_rows.restype = i
+        if lib.block_kernels_max_rows() != MAX_ROWS:
             raise OSError(f"{library} was built from another version of {SOURCE.name}")
         self.block_matmul = lib.block_matmul
         self._attention = lib.decode_attention
@@ -146,7 +70,7 @@ def load_kernels(cache_dir: Path) -> Kernels | None:
     source = SOURCE.read_bytes()
     compiler = os.environ.get("CC") or "cc"
     digest = hashlib.sha256(source + " ".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:12]
-    library = cache_dir / f"block_quant-{digest}.so"
+    library = cache_dir / f"block_kernels-{digest}.so"
     try:
         if not library.is_file():
             _compile(compiler, library)

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import torch
 
-from agent.llm import block_quant
+from agent.llm import block_kernels, block_weights
 from agent.llm.llama_engine import DenseMatrix
 
 
 @pytest.fixture(scope="module")
-def kernels(tmp_path_factory: pytest.TempPathFactory) -> block_quant.Kernels:
-    found = block_quant.load_kernels(tmp_path_factory.mktemp("kernels"))
+def kernels(tmp_path_factory: pytest.TempPathFactory) -> block_kernels.Kernels:
+    found = block_kernels.load_kernels(tmp_path_factory.mktemp("kernels"))
     if found is None:
         if os.environ.get("CI"):
             pytest.fail("the block kernel must build in CI (a C compiler and an AVX2 + FMA CPU)")
@@ -46,7 +46,7 @@ def q8_0_weights(rows: int, cols: int, seed: int = 1) -> torch.Tensor:
 def test_q4_1_blocks_are_found_back_exactly() -> None:
     w = q4_1_weights(96, 128)
     w[3, :32] = 0.25  # a constant block: any scale with q = 0
-    blocks = block_quant.exact_q4_1(w)
+    blocks = block_weights.exact_q4_1(w)
     assert blocks is not None
     q = torch.cat([blocks["q"] & 15, blocks["q"] >> 4], -1).float()  # [N, nb, 32]
     rebuilt = blocks["d"][..., None] * q + blocks["mins"][..., None]
@@ -56,7 +56,7 @@ def test_q4_1_blocks_are_found_back_exactly() -> None:
 def test_q8_0_blocks_are_found_back_exactly() -> None:
     w = q8_0_weights(64, 96)
     w[0, 32:64] = 0.0
-    blocks = block_quant.exact_q8_0(w)
+    blocks = block_weights.exact_q8_0(w)
     assert blocks is not None
     rebuilt = blocks["d"][..., None] * blocks["q"].view(64, 3, 32).float()
     assert torch.equal(rebuilt.reshape(w.shape), w)
@@ -64,25 +64,25 @@ def test_q8_0_blocks_are_found_back_exactly() -> None:
 
 def test_a_matrix_that_is_not_exactly_in_blocks_stays_dense() -> None:
     w = torch.randn(64, 64)
-    assert block_quant.exact_q4_1(w) is None and block_quant.exact_q8_0(w) is None
-    assert block_quant.block_tensors("m", w) == {}
+    assert block_weights.exact_q4_1(w) is None and block_weights.exact_q8_0(w) is None
+    assert block_weights.block_tensors("m", w) == {}
     nearly = q4_1_weights(64, 64)
     nearly[5, 7] += 1e-7  # one weight off the block grid is enough
-    assert block_quant.exact_q4_1(nearly) is None
-    assert set(block_quant.block_tensors("m", q4_1_weights(64, 64))) == {"m@q4_1.q", "m@q4_1.d", "m@q4_1.mins"}
-    assert set(block_quant.block_tensors("m", q8_0_weights(64, 64))) == {"m@q8_0.q", "m@q8_0.d"}
+    assert block_weights.exact_q4_1(nearly) is None
+    assert set(block_weights.block_tensors("m", q4_1_weights(64, 64))) == {"m@q4_1.q", "m@q4_1.d", "m@q4_1.mins"}
+    assert set(block_weights.block_tensors("m", q8_0_weights(64, 64))) == {"m@q8_0.q", "m@q8_0.d"}
 
 
-def block_matrix(w: torch.Tensor, kernels: block_quant.Kernels) -> block_quant.BlockMatrix:
-    stored = {"m": w.t().contiguous(), **block_quant.block_tensors("m", w)}
-    matrix = block_quant.matrix_for("m", stored, kernels, DenseMatrix(stored["m"], 1e-5))
-    assert isinstance(matrix, block_quant.BlockMatrix)
+def block_matrix(w: torch.Tensor, kernels: block_kernels.Kernels) -> block_kernels.BlockMatrix:
+    stored = {"m": w.t().contiguous(), **block_weights.block_tensors("m", w)}
+    matrix = block_kernels.matrix_for("m", stored, kernels, DenseMatrix(stored["m"], 1e-5))
+    assert isinstance(matrix, block_kernels.BlockMatrix)
     return matrix
 
 
 @pytest.mark.parametrize("make", [q4_1_weights, q8_0_weights])
 @pytest.mark.parametrize("rows", [1, 2, 3, 5, 8])
-def test_kernel_products_match_float32(kernels: block_quant.Kernels, make: Any, rows: int) -> None:
+def test_kernel_products_match_float32(kernels: block_kernels.Kernels, make: Any, rows: int) -> None:
     """Plain, after RMSNorm, after SiLU(gate) * up, and added to a residual: as the dense matrix computes."""
     w = make(200, 160)  # 200 outputs: not a multiple of 8; 5 blocks per row: an odd count
     matrix, dense = block_matrix(w, kernels), DenseMatrix(w.t().contiguous(), 1e-5)
@@ -99,9 +99,9 @@ def test_kernel_products_match_float32(kernels: block_quant.Kernels, make: Any, 
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_more_rows_than_the_kernel_takes_go_to_the_dense_matrix(kernels: block_quant.Kernels) -> None:
+def test_more_rows_than_the_kernel_takes_go_to_the_dense_matrix(kernels: block_kernels.Kernels) -> None:
     w = q4_1_weights(64, 64)
-    x = torch.randn(1, block_quant.MAX_ROWS + 1, 64)
+    x = torch.randn(1, block_kernels.MAX_ROWS + 1, 64)
     assert torch.equal(block_matrix(w, kernels)(x), x @ w.t().contiguous())
 
 
@@ -122,7 +122,7 @@ def torch_attention(qkv: torch.Tensor, start: int, heads: int, kv: int, rope: to
 
 @pytest.mark.parametrize("head_dim", [64, 72])
 @pytest.mark.parametrize("rows,start", [(1, 0), (1, 37), (3, 20), (8, 5)])
-def test_kernel_attention_matches_torch(kernels: block_quant.Kernels, head_dim: int, rows: int, start: int) -> None:
+def test_kernel_attention_matches_torch(kernels: block_kernels.Kernels, head_dim: int, rows: int, start: int) -> None:
     heads, kv, capacity = 6, 2, 64
     freqs = torch.outer(torch.arange(capacity, dtype=torch.float32), 1.0 / 10000 ** (
         torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
@@ -138,28 +138,28 @@ def test_kernel_attention_matches_torch(kernels: block_quant.Kernels, head_dim: 
     assert torch.equal(v_cache, v_ref)
 
 
-def test_attention_the_kernel_cannot_take_is_left_to_torch(kernels: block_quant.Kernels) -> None:
+def test_attention_the_kernel_cannot_take_is_left_to_torch(kernels: block_kernels.Kernels) -> None:
     heads, kv, hd = 2, 1, 12  # a head size that is not a multiple of 8
     cache = torch.zeros(1, kv, 8, hd)
     rope = torch.view_as_real(torch.polar(torch.ones(8, hd // 2), torch.zeros(8, hd // 2)))
     assert kernels.attention(torch.randn(1, 1, (heads + 2 * kv) * hd), 0, heads, kv, rope, cache, cache) is None
-    too_many = torch.randn(1, block_quant.MAX_ROWS + 1, (heads + 2 * kv) * 16)
+    too_many = torch.randn(1, block_kernels.MAX_ROWS + 1, (heads + 2 * kv) * 16)
     assert kernels.attention(too_many, 0, heads, kv, rope, cache, cache) is None
 
 
 def test_no_compiler_or_switched_off_means_dense(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    assert block_quant.load_kernels(tmp_path) is None
+    assert block_kernels.load_kernels(tmp_path) is None
     assert list(tmp_path.glob("*.so")) == []
     monkeypatch.delenv("CC")
     monkeypatch.setenv("AUTOGPT_BLOCK_KERNELS", "0")
-    assert block_quant.load_kernels(tmp_path) is None
+    assert block_kernels.load_kernels(tmp_path) is None
 
 
-def test_the_library_is_built_once_and_reused(kernels: block_quant.Kernels, tmp_path: Path) -> None:
-    first = block_quant.load_kernels(tmp_path)
-    built = list(tmp_path.glob("block_quant-*.so"))
+def test_the_library_is_built_once_and_reused(kernels: block_kernels.Kernels, tmp_path: Path) -> None:
+    first = block_kernels.load_kernels(tmp_path)
+    built = list(tmp_path.glob("block_kernels-*.so"))
     assert first is not None and len(built) == 1
     stamp = built[0].stat().st_mtime_ns
-    assert block_quant.load_kernels(tmp_path) is not None
+    assert block_kernels.load_kernels(tmp_path) is not None
     assert built[0].stat().st_mtime_ns == stamp and not list(tmp_path.glob("*.tmp*"))
