@@ -163,3 +163,8 @@ def test_the_library_is_built_once_and_reused(kernels: block_kernels.Kernels, tm
     stamp = built[0].stat().st_mtime_ns
     assert block_kernels.load_kernels(tmp_path) is not None
     assert built[0].stat().st_mtime_ns == stamp and not list(tmp_path.glob("*.tmp*"))
+    damaged = tmp_path / "other" / built[0].name  # (never overwrite a loaded library: it is mapped)
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"not a shared library")
+    assert block_kernels.load_kernels(damaged.parent) is not None  # built again, not given up on
+    assert damaged.read_bytes()[:4] == b"\x7fELF"

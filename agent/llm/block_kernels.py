@@ -71,12 +71,17 @@ def load_kernels(cache_dir: Path) -> Kernels | None:
     compiler = os.environ.get("CC") or "cc"
     digest = hashlib.sha256(source + " ".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:12]
     library = cache_dir / f"block_kernels-{digest}.so"
-    try:
-        if not library.is_file():
-            _compile(compiler, library)
-        return Kernels(library)
-    except (OSError, subprocess.SubprocessError):
-        return None
+    for attempt in range(2):
+        try:
+            if not library.is_file():
+                _compile(compiler, library)
+            return Kernels(library)
+        except (OSError, subprocess.SubprocessError):
+            if attempt == 0 and library.is_file():
+                library.unlink(missing_ok=True)  # a damaged library is built again, once
+                continue
+            return None
+    return None
 
 
 def cpu_supported() -> bool:
