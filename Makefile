@@ -28,7 +28,8 @@ sandbox-tools:
 # The model's block kernels are compiled at first use with the C compiler (agent/llm/block_kernels.c); without
 # one, decode runs on dense float32 weights, about 2x slower. Install it when missing (root + apt, best effort).
 compiler:
-	@command -v cc >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	@printf '#include <stdlib.h>\n#include <immintrin.h>\n' | cc -fsyntax-only -x c - 2>/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; } || \
 	  echo "warning: no C compiler (cc); the local model decodes on dense float32 weights"
 
