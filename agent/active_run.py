@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 
 from agent.action import call_key
 from agent.config import Budget
+from agent.deliverables import missing_files, requested_files
 from agent.errors import BudgetExhausted
 from agent.events import Event
 from agent.state import RunState
 from agent.store import RunWriter
 from agent.strategy import Strategy
 from tools.base import ToolContext
+from tools.registry import FINISH
 
 
 @dataclass
@@ -46,3 +48,11 @@ class ActiveRun:
         state = self.state
         if (reason := budget.exceeded(state.step, state.tokens_in + state.tokens_out, self.seconds)):
             raise BudgetExhausted(reason)
+
+    def unwritten_files(self, checks: int) -> list[str]:
+        """Files the goal asks to write that are not in the workspace yet, while finish has been sent back
+        fewer than `checks` times (a finish that was sent back is a finish turn with an observation)."""
+        sent_back = sum(1 for t in self.state.turns if t.action.tool == FINISH and t.observation is not None)
+        if sent_back >= checks:
+            return []
+        return missing_files(requested_files(self.state.goal, self.state.files), self.tools.workspace)

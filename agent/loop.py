@@ -148,9 +148,12 @@ class Agent:
     def _execute(self, run: ActiveRun, chosen: ActionChosen) -> Observation:
         started = time.monotonic()
         declined = None
+        unfinished = run.unwritten_files(self.config.finish_checks) if chosen.tool == FINISH else []
         if self.approver is not None and self.tools.get(chosen.tool).side_effects:
             declined = self.approver(Action(chosen.thought, chosen.tool, chosen.args, chosen.plan_step))
-        if declined is not None:
+        if unfinished:
+            output, ok = render("feedback", kind="missing_output", detail=", ".join(unfinished)), False
+        elif declined is not None:
             output, ok = f"The user did not allow this call: {declined}", False
         else:
             output, ok = self.tools.call(run.tools, chosen.tool, chosen.args)
