@@ -115,7 +115,8 @@ class Agent:
         """One step: ask the model for an action, retrying with a changed strategy when it is rejected."""
         step = run.state.step + 1
         acted = any(t.observation and t.observation.ok for t in run.state.turns)
-        exclude = frozenset({FINISH}) if self.config.act_before_finish and not acted else frozenset()
+        sent_back = bool(run.state.turns) and run.state.turns[-1].action.tool == FINISH  # accepted: the run ended
+        exclude = frozenset({FINISH}) if (self.config.act_before_finish and not acted) or sent_back else frozenset()
         for _ in range(self.config.decode_attempts):
             avoided = exclude | run.strategy.avoided_tools
             schema = step_schema(self.tools, plan_steps=len(run.state.plan), thoughts=self.config.thoughts,

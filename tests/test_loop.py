@@ -251,6 +251,8 @@ def test_finish_is_sent_back_while_a_file_the_goal_asks_for_is_missing(make_agen
     sent_back = [e for e in events if isinstance(e, Observation) and e.tool == "finish" and not e.ok]
     assert len(sent_back) == 1 and "mymath.py" in sent_back[0].output and "notes.txt" not in sent_back[0].output
     assert "write mymath.py" in model.calls[2].messages[-1].content  # the model reads why
+    offered = [json.dumps(c.json_schema) for c in model.calls]
+    assert '"const": "finish"' not in offered[2] and '"const": "finish"' in offered[3]  # one step without it
     assert agent.result.status == "done" and agent.result.answer == "written"
     assert (workspace / "mymath.py").is_file()
 
