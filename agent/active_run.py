@@ -49,10 +49,9 @@ class ActiveRun:
         if (reason := budget.exceeded(state.step, state.tokens_in + state.tokens_out, self.seconds)):
             raise BudgetExhausted(reason)
 
-    def unwritten_files(self, checks: int) -> list[str]:
-        """Files the goal asks to write that are not in the workspace yet, while finish has been sent back
-        fewer than `checks` times (a finish that was sent back is a finish turn with an observation)."""
-        sent_back = sum(1 for t in self.state.turns if t.action.tool == FINISH and t.observation is not None)
-        if sent_back >= checks:
-            return []
+    def unwritten_files(self) -> list[str]:
+        """Files the goal asks to write that are not in the workspace (agent/deliverables.py)."""
         return missing_files(requested_files(self.state.goal, self.state.files), self.tools.workspace)
+
+    def finishes_sent_back(self) -> int:
+        return sum(1 for t in self.state.turns if t.action.tool == FINISH and t.observation is not None)

@@ -58,6 +58,9 @@ def run(
                                        "the 135M default model does worse with one)")] = False,
     thoughts: Annotated[bool, typer.Option(help="each action starts with a short thought (off by default: "
                                            "the 135M default model copies a guessed answer from it)")] = False,
+    finish_checks: Annotated[int, typer.Option(min=0, help="send finish back this many times while a file "
+                                               "the goal asks to write is missing (off by default: the 135M "
+                                               "default model ignores it)")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")] = "auto",
     runs_dir: RunsDir = None,
@@ -70,7 +73,8 @@ def run(
         _fail(f"--sandbox must be docker, local or auto, not {sandbox!r}")
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps, max_tokens=max_tokens,
                                                             max_seconds=max_seconds),
-                         plan=plan, thoughts=thoughts, shell=shell, sandbox=_sandbox_kind(sandbox))
+                         plan=plan, thoughts=thoughts, shell=shell, sandbox=_sandbox_kind(sandbox),
+                         finish_checks=finish_checks)
     config.sandbox_config.unsafe_local = unsafe_local
     if (problem := unavailable_reason(config.sandbox, config.sandbox_config)) is not None:
         _fail(problem)

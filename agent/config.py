@@ -39,8 +39,9 @@ class AgentConfig(BaseModel):
     thoughts: bool = Field(default=False, description="each action starts with a short thought (measured: the "
                            "135M default model writes a guessed answer there and then copies it)")
     act_before_finish: bool = Field(default=True, description="finish is offered only after a tool call worked")
-    finish_checks: int = Field(default=2, ge=0, description="times finish is sent back while a file the goal "
-                               "asks to write is missing (agent/deliverables.py); 0 turns the check off")
+    finish_checks: int = Field(default=0, ge=0, description="times finish is sent back while a file the goal "
+                               "asks to write is missing (agent/deliverables.py). Off by default: the 135M "
+                               "default model ignores the feedback (3/19 tasks either way, 2.5x the steps)")
     decode_attempts: int = Field(default=3, ge=1, description="tries per step before a step counts as failed")
     loop_strikes: int = Field(default=3, ge=1, description="repeats tolerated after a strategy change")
     sandbox: SandboxKind = "auto"

@@ -149,7 +149,8 @@ class Agent:
     def _execute(self, run: ActiveRun, chosen: ActionChosen) -> Observation:
         started = time.monotonic()
         declined = None
-        unfinished = run.unwritten_files(self.config.finish_checks) if chosen.tool == FINISH else []
+        may_send_back = chosen.tool == FINISH and run.finishes_sent_back() < self.config.finish_checks
+        unfinished = run.unwritten_files() if may_send_back else []
         if self.approver is not None and self.tools.get(chosen.tool).side_effects:
             declined = self.approver(Action(chosen.thought, chosen.tool, chosen.args, chosen.plan_step))
         if unfinished:
@@ -163,7 +164,9 @@ class Agent:
 
     def _after_step(self, run: ActiveRun, chosen: ActionChosen, observation: Observation) -> Iterator[Event]:
         if chosen.tool == FINISH and observation.ok:
-            raise Finished("the model called finish", answer=observation.output)
+            unwritten = run.unwritten_files()
+            raise Finished("the model called finish" + (f"; not written: {', '.join(unwritten)}" if unwritten else ""),
+                           answer=observation.output)
         plan = advance_plan(run.state.plan, chosen.plan_step, observation.ok)
         if plan != run.state.plan:
             yield run.emit(PlanUpdated(plan, step=chosen.step))

@@ -245,7 +245,7 @@ def test_the_last_message_ends_with_the_observation(make_agent):
 def test_finish_is_sent_back_while_a_file_the_goal_asks_for_is_missing(make_agent, workspace):
     agent, model = make_agent([act("run_python", code="print(6 * 7)"), act("finish", answer="mymath.py has gcd"),
                                act("write_file", path="mymath.py", content="def gcd(a, b):\n    return 1\n"),
-                               act("finish", answer="written")])
+                               act("finish", answer="written")], finish_checks=2)
     events = events_of(agent, "Write mymath.py containing gcd(a, b). Read notes.txt first.")
     model.assert_complete()
     sent_back = [e for e in events if isinstance(e, Observation) and e.tool == "finish" and not e.ok]
@@ -264,15 +264,17 @@ def test_finish_is_sent_back_at_most_finish_checks_times(make_agent):
     model.assert_complete()
     assert sum(1 for e in events if isinstance(e, Observation) and e.tool == "finish" and not e.ok) == 1
     assert agent.result.status == "done" and agent.result.answer == "b"  # nothing written, but not stuck
+    assert agent.result.reason == "the model called finish; not written: out.txt"
 
 
 def test_files_present_at_the_start_or_not_asked_for_never_hold_up_finish(make_agent, workspace):
     (workspace / "people.csv").write_text("name\nAda\n")
-    agent, model = make_agent([act("run_python", code="print(1)"), act("finish", answer="1")])
+    agent, model = make_agent([act("run_python", code="print(1)"), act("finish", answer="1")], finish_checks=2)
     events_of(agent, "Read people.csv and notes.txt, then convert people.csv. Is there a config.yaml?")
     model.assert_complete()
     assert agent.result.status == "done"
-    agent, model = make_agent([act("run_python", code="print(1)"), act("finish", answer="1")], finish_checks=0)
+    assert agent.result.reason == "the model called finish"
+    agent, model = make_agent([act("run_python", code="print(1)"), act("finish", answer="1")])  # off by default
     events_of(agent, "Write report.json.")
     model.assert_complete()
-    assert agent.result.status == "done"
+    assert agent.result.status == "done" and agent.result.reason == "the model called finish; not written: report.json"
