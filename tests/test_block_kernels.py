@@ -81,7 +81,7 @@ def block_matrix(w: torch.Tensor, kernels: block_kernels.Kernels) -> block_kerne
 
 
 @pytest.mark.parametrize("make", [q4_1_weights, q8_0_weights])
-@pytest.mark.parametrize("rows", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("rows", [1, 2, 3, 5, 8, 13, 16])
 def test_kernel_products_match_float32(kernels: block_kernels.Kernels, make: Any, rows: int) -> None:
     """Plain, after RMSNorm, after SiLU(gate) * up, and added to a residual: as the dense matrix computes."""
     w = make(200, 160)  # 200 outputs: not a multiple of 8; 5 blocks per row: an odd count
@@ -101,7 +101,7 @@ def test_kernel_products_match_float32(kernels: block_kernels.Kernels, make: Any
 
 def test_more_rows_than_the_kernel_takes_go_to_the_dense_matrix(kernels: block_kernels.Kernels) -> None:
     w = q4_1_weights(64, 64)
-    x = torch.randn(1, block_kernels.MAX_ROWS + 1, 64)
+    x = torch.randn(1, block_kernels.KERNEL_ROWS + 1, 64)
     assert torch.equal(block_matrix(w, kernels)(x), x @ w.t().contiguous())
 
 

@@ -5,8 +5,8 @@ A one-token decode step is memory-bound, and the default model's blocks are 100 
 
 - `load_kernels` compiles `block_kernels.c` once per machine with the system C compiler (AVX2 + FMA) into
   the cache directory; without a compiler or those CPU features, the engine stays on dense float32.
-- `BlockMatrix` multiplies 1..8 rows (a decode step, a draft) with the kernel and more rows (a prefill,
-  where the work is compute-bound and MKL is better) with the dense float32 matrix.
+- `BlockMatrix` multiplies up to 16 rows (a decode step, a draft, forced grammar tokens) with the kernel,
+  8 at a time, and more rows (a prefill, compute-bound, where MKL is better) with the dense float32 matrix.
 - `Kernels.attention` does rotary, the cache writes and attention of such a step in one call.
 
 `AUTOGPT_BLOCK_KERNELS=0` turns the kernels off (benchmarks compare both).
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 SOURCE = Path(__file__).with_name("block_kernels.c")
-MAX_ROWS = 8  # the kernel's row limit (block_kernels.c's MAX_ROWS); more rows go to the dense matrix
+MAX_ROWS = 8  # the kernel's row limit per call (block_kernels.c's MAX_ROWS)
+KERNEL_ROWS = 16  # up to this many rows, kernel calls of MAX_ROWS rows beat the dense matrix (MKL)
 COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-shared", "-fPIC")
 
 
@@ -132,7 +133,7 @@ class BlockMatrix:
         """add_to + (x, after `norm` (RMSNorm) or `gated` (SiLU(gate) * up)) @ w; may reuse add_to's storage."""
         width = self.k * (2 if gated else 1)
         rows = x.numel() // width
-        if rows > MAX_ROWS or x.dtype != self._torch.float32:
+        if rows > KERNEL_ROWS or x.dtype != self._torch.float32:
             return self.dense(x, norm=norm, gated=gated, add_to=add_to)
         x = x.contiguous()
         if add_to is not None and add_to.is_contiguous():
@@ -141,11 +142,14 @@ class BlockMatrix:
             y = self._torch.empty((*x.shape[:-1], self.n), dtype=x.dtype)
             if add_to is not None:
                 y.copy_(add_to)
-        status = self.kernels.block_matmul(
-            self._kind, x.data_ptr(), rows, self.k, *self._blocks, self.n, y.data_ptr(),
-            None if norm is None else norm.data_ptr(), self.eps, int(gated), int(add_to is not None))
-        if status != 0:
-            raise RuntimeError(f"block kernel refused a [{rows}, {self.k}] x [{self.k}, {self.n}] product")
+        for first in range(0, rows, MAX_ROWS):  # the kernel takes MAX_ROWS rows at a time
+            count = min(MAX_ROWS, rows - first)
+            status = self.kernels.block_matmul(
+                self._kind, x.data_ptr() + 4 * first * width, count, self.k, *self._blocks, self.n,
+                y.data_ptr() + 4 * first * self.n, None if norm is None else norm.data_ptr(), self.eps, int(gated),
+                int(add_to is not None))
+            if status != 0:
+                raise RuntimeError(f"block kernel refused a [{count}, {self.k}] x [{self.k}, {self.n}] product")
         return y
 
 

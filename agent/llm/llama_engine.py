@@ -9,9 +9,10 @@ tensor ops (a prefill) or 5 kernel calls (a step of 1-8 tokens, see below) on we
   tok/s). Other dtypes keep [out, in] and `F.linear`: a bfloat16 `x @ w` is 10x slower there;
 - fused, q|k|v in one matmul and gate|up in another;
 - in float32 on the CPU, also in the GGUF's own Q4_1/Q8_0 blocks where every weight is exactly such a
-  block's value. Steps of 1-8 tokens multiply those (5-8x fewer bytes than float32) with `block_kernels`'
-  C kernel, which also applies the RMSNorm or SiLU(gate) * up before a matrix and adds the residual
-  after it, and does rotary + cache writes + attention in one call. Longer prefills use the dense matrices;
+  block's value. Steps of up to 16 tokens multiply those (5-8x fewer bytes than float32) with
+  `block_kernels`' C kernel, which also applies the RMSNorm or SiLU(gate) * up before a matrix and adds
+  the residual after it; up to 8 tokens, it also does rotary + cache writes + attention in one call.
+  Longer prefills use the dense matrices;
 - with each head's q and k rows reordered from transformers' "rotate half" layout to interleaved pairs,
   so rotary embedding is one complex multiply on q|k together. q.k is unchanged because q and k share
   the order; v and the output are untouched.
