@@ -1,13 +1,15 @@
 /* Matrix products with weights kept in GGUF's Q4_1 / Q8_0 blocks and float32 activations (x86-64, AVX2 + FMA).
 
-   y[m, r] = sum over k of x[m, k] * w[r, k] for the M (1..8) rows of x, where row r of w is stored as blocks of
-   32 weights along k:
+   y[m, r] = sum over k of x[m, k] * w[r, k] for the M (1..8 per call) rows of x, where row r of w is stored as
+   blocks of 32 weights along k:
      Q4_1: w = d * q + min, q in 0..15 (16 bytes of nibbles: low nibble = element j, high = element j + 16);
      Q8_0: w = d * q,       q in -127..127 (32 bytes).
    Every weight value is the one the float32 checkpoint holds; only the summation order differs from a dense
-   float32 product. The input can first go through what precedes each matrix in a llama layer (RMSNorm, or
-   SiLU(gate) * up), and the product can be added to y (the residual), to save small tensor ops per token. A decode step reads 5-8x fewer bytes of weights than float32 does, and that is the point:
-   one token of a small model is memory-bound. Compiled at first use by agent/llm/block_kernels.py. */
+   float32 product. A decode step reads 5-8x fewer bytes of weights than float32 does, and that is the point:
+   one token of a small model is memory-bound. The input can first go through what precedes each matrix in a
+   llama layer (RMSNorm, or SiLU(gate) * up), and the product can be added to y (the residual), which saves
+   small tensor ops per token; `decode_attention` does the same for rotary + cache writes + attention.
+   Compiled at first use by agent/llm/block_kernels.py. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
