@@ -132,7 +132,8 @@ def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str =
         if tokenizer is not None and llama_engine.supports(config, directory):
             identity = _identity(source, directory, device, dtype, f"llama{llama_engine.WEIGHTS_FORMAT}")
             weights = model_cache_root().parent / "engine" / f"{identity}.safetensors"
-            kernels = block_kernels.load_kernels(model_cache_root().parent / "kernels") if device == "cpu" else None
+            blocks_apply = device == "cpu" and dtype == torch.float32  # the kernels take float32 activations
+            kernels = block_kernels.load_kernels(model_cache_root().parent / "kernels") if blocks_apply else None
             fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
             return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
     from agent.llm.hf_engine import HFEngine
