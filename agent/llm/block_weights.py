@@ -13,6 +13,11 @@ from typing import Any
 BLOCK = 32
 
 
+def is_block_part(name: str) -> bool:
+    """True for the engine tensors `block_tensors` adds (`<matrix>@<kind>.<part>`)."""
+    return "@" in name
+
+
 def exact_q4_1(w: Any) -> dict[str, Any] | None:
     """`w` [N, K] as Q4_1 blocks {q: [N, K/32, 16] nibbles, d: [N, K/32], mins: [N, K/32]}, or None."""
     import torch

@@ -95,19 +95,20 @@ class LlamaEngine:
         self.device, self.dtype = device, dtype
         stored = cached_tensors(weights_cache, lambda: engine_tensors(directory, s, dtype))
         if device != "cpu":
-            stored, kernels = {k: t for k, t in stored.items() if "@" not in k}, None
+            stored, kernels = {k: t for k, t in stored.items() if not block_weights.is_block_part(k)}, None
         w = {name: t.to(device) for name, t in stored.items()}  # on the CPU: the same mapped tensors
 
         def matmul(name: str) -> Any:  # x -> x @ weight, by the block kernel where it can
             return block_kernels.matrix_for(name, w, kernels, DenseMatrix(w[name], s.eps))
 
         self.kernels = kernels  # also does rotary + attention for steps of a few tokens
-        self.uses_blocks = kernels is not None and any("@" in k for k in w)
         self.embed = w["embed"]  # [V, D]
         self.head = matmul("head")  # the output projection (tied to `embed` in small models)
         self.final_norm = w["norm"]
         self.layers = [tuple(matmul(f"layers.{i}.{n}") if n in MATRICES else w[f"layers.{i}.{n}"]
                              for n in LAYER_TENSORS) for i in range(s.layers)]
+        self.uses_blocks = isinstance(self.head, block_kernels.BlockMatrix) or any(
+            isinstance(m, block_kernels.BlockMatrix) for layer in self.layers for m in layer)
         inv_freq = 1.0 / (s.rope_theta ** (torch.arange(0, s.head_dim, 2, dtype=torch.float32) / s.head_dim))
         self._inv_freq = inv_freq.to(device)
         self._rope = torch.empty(0)
