@@ -1,7 +1,7 @@
 """Approval mode: before a tool with side effects runs, show what it will do and ask the user.
 
-The pure part (what a call will do, as code or a diff; what an answer means) is separate from the terminal
-part (`TerminalApprover`), which reads answers through an `ask` callable so tests can script them.
+This module is the pure part: what a call will do (as code or a diff) and what an answer means. The
+frontends that ask (the terminal's `agent.cli.approval.TerminalApprover`, the web page) build on it.
 An approver returns None to let the call run, or feedback the model sees in place of the call's result.
 """
 
@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-
-from rich.console import Console
-from rich.markup import escape
-from rich.syntax import Syntax
 
 from agent.action import Action
 from tools.base import ToolError
@@ -90,50 +85,6 @@ class ApprovalPolicy:
         if decision == "no":
             return detail.strip() or NO_REASON
         return NEW_INSTRUCTION.format(instruction=detail.strip())
-
-
-class TerminalApprover:
-    """Shows each side-effect call and asks y/n/a/e; `ask(prompt)` reads one answer (input() by default)."""
-
-    def __init__(self, console: Console, workspace: Path, *, ask: Callable[[str], str] | None = None,
-                 policy: ApprovalPolicy | None = None) -> None:
-        self.console = console
-        self.workspace = Path(workspace)
-        self.ask = ask or (lambda prompt: console.input(escape(prompt)))
-        self.policy = policy or ApprovalPolicy()
-
-    def __call__(self, action: Action) -> str | None:
-        if not self.policy.needs_asking(action.tool):
-            return None
-        self.show(preview_action(action, self.workspace))
-        try:
-            decision = self._ask_decision(action.tool)
-            detail = ""
-            if decision == "no":
-                detail = self.ask("Why not? (optional, the model sees it) ")
-            elif decision == "edit":
-                while not (detail := self.ask("New instruction for the model: ").strip()):
-                    pass
-        except EOFError:  # no terminal to answer on: nothing was approved
-            self.console.print("[yellow]no answer; the call is declined[/]")
-            return NOBODY_THERE
-        return self.policy.settle(action, decision, detail)
-
-    def show(self, preview: Preview) -> None:
-        self.console.print(f"[bold yellow]approve?[/] {escape(preview.title)}")
-        body = preview.body.rstrip("\n")
-        self.console.print(Syntax(body, preview.syntax, theme="ansi_dark", word_wrap=True))
-
-    def _ask_decision(self, tool: str) -> Decision:
-        prompt = f"Allow {tool}? [y]es / [n]o / [a]lways for {tool} / [e]dit instruction: "
-        while (decision := parse_decision(self.ask(prompt))) is None:
-            self.console.print("please answer y, n, a or e")
-        return decision
-
-
-def make_run_approver(console: Console, workspace: Path) -> TerminalApprover:
-    """The approver `autogpt run --approve` uses: asks on the terminal the run prints to."""
-    return TerminalApprover(console, workspace)
 
 
 def _write_preview(workspace: Path, path: str, content: str) -> Preview:

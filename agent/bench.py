@@ -27,6 +27,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.result import RunResult
+from sandbox.base import SandboxKind
+
 # Beyond the agent's own done|failed|budget_exhausted, the statuses the bench gives a run that broke.
 CRASHED, TIMED_OUT = "crashed", "timeout"
 OUTSIDE_FILE = "outside.txt"  # beside (not in) each workspace, holding a canary: see `prepare_workspace`
@@ -108,7 +111,7 @@ class BenchSettings:
     """How every task of one bench is run."""
 
     model: str = "default"
-    sandbox: str = "auto"
+    sandbox: SandboxKind = SandboxKind.AUTO
     task_seconds: float = 600.0  # the run's wall-clock budget, given to the agent as --max-seconds
     load_seconds: float = 180.0  # grace on top of that for starting up and loading the model
     check_seconds: float = 60.0
@@ -117,25 +120,10 @@ class BenchSettings:
     keep_workspaces: bool = False
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    """What one run of the agent gave back."""
-
-    status: str
-    answer: str = ""
-    steps: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    seconds: float = 0.0
-    run_id: str = ""
-    model: str = ""
-    error: str = ""  # why the bench recorded the run as crashed or timed out
-
-
 class RunTask(Protocol):
     """Runs the agent on `task.goal` in `workspace`; must return, never raise, for an ordinary failure."""
 
-    def __call__(self, task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome: ...
+    def __call__(self, task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult: ...
 
 
 @dataclass(frozen=True)
@@ -180,7 +168,7 @@ def prepare_workspace(task: SuiteTask, root: Path) -> tuple[Path, str]:
     return workspace, canary
 
 
-def run_check(task: SuiteTask, workspace: Path, outcome: RunOutcome, canary: str,
+def run_check(task: SuiteTask, workspace: Path, outcome: RunResult, canary: str,
               timeout: float) -> CheckOutcome:
     env = {**os.environ, "AGENT_ANSWER": outcome.answer, "AGENT_STATUS": outcome.status,
            "BENCH_CANARY": canary}
@@ -200,13 +188,14 @@ def run_one(task: SuiteTask, settings: BenchSettings, run_task: RunTask) -> Task
         try:
             outcome = run_task(task, workspace, settings)
         except Exception as exc:  # a broken runner costs this task only
-            outcome = RunOutcome(CRASHED, error=f"{type(exc).__name__}: {exc}")
+            outcome = RunResult("", CRASHED, reason=f"{type(exc).__name__}: {exc}")
         check = run_check(task, workspace, outcome, canary, settings.check_seconds)
+        broke = outcome.status in (CRASHED, TIMED_OUT)
         # A crashed or timed-out run never passes, even when the check happens to hold without it.
-        passed = check.passed and outcome.status not in (CRASHED, TIMED_OUT)
+        passed = check.passed and not broke
         return TaskResult(task.id, passed, outcome.status, outcome.steps, outcome.tokens_in,
                           outcome.tokens_out, round(outcome.seconds, 2), outcome.answer, outcome.run_id,
-                          outcome.model, outcome.error, check.exit_code, check.output,
+                          outcome.model, outcome.reason if broke else "", check.exit_code, check.output,
                           str(workspace) if settings.keep_workspaces else "")
     finally:
         if not settings.keep_workspaces:
@@ -229,7 +218,7 @@ def cli_command(task: SuiteTask, workspace: Path, settings: BenchSettings) -> li
     return [*command, "--", task.goal]  # after `--`, a goal that starts with "-" is not taken for an option
 
 
-def run_agent_cli(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+def run_agent_cli(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
     """The real `RunTask`: one `autogpt run --json` process per task, sharing nothing but model files."""
     limit = settings.task_seconds + settings.load_seconds
     started = time.monotonic()
@@ -237,39 +226,24 @@ def run_agent_cli(task: SuiteTask, workspace: Path, settings: BenchSettings) -> 
         code, stdout, stderr = _run_process(cli_command(task, workspace, settings), cwd=PROJECT_ROOT,
                                             env=dict(os.environ), timeout=limit)
     except subprocess.TimeoutExpired:
-        return RunOutcome(TIMED_OUT, seconds=limit, error=f"the run took longer than {limit:g} s")
+        return RunResult("", TIMED_OUT, seconds=limit, reason=f"the run took longer than {limit:g} s")
     outcome = parse_run_output(code, stdout, stderr)
     if outcome.status == CRASHED:  # no run result to take the time from: the process's own time
         outcome = replace(outcome, seconds=time.monotonic() - started)
     return outcome
 
 
-def parse_run_output(code: int, stdout: str, stderr: str) -> RunOutcome:
+def parse_run_output(code: int, stdout: str, stderr: str) -> RunResult:
     """The outcome from the last stdout line of `autogpt run --json`, or a crash that says why."""
     lines = [line for line in stdout.splitlines() if line.strip()]
     tail = stderr.strip()[-1500:]
     if code != 0 or not lines:
-        return RunOutcome(CRASHED, error=f"exit code {code}: {tail or 'no output'}")
+        return RunResult("", CRASHED, reason=f"exit code {code}: {tail or 'no output'}")
     try:
-        data = RunJson.model_validate_json(lines[-1])
+        return RunResult.from_json(lines[-1])
     except ValidationError as exc:
-        return RunOutcome(CRASHED, error=f"last stdout line is not a run result ({exc.error_count()} "
-                                         f"problems): {lines[-1][:300]}")
-    return RunOutcome(data.status, data.answer, data.steps, data.tokens_in, data.tokens_out, data.seconds,
-                      data.run_id, data.model)
-
-
-class RunJson(BaseModel):
-    """The JSON line `autogpt run --json` prints last."""
-
-    run_id: str
-    status: str
-    answer: str = ""
-    steps: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    seconds: float = 0.0
-    model: str = ""
+        return RunResult("", CRASHED, reason=f"last stdout line is not a run result ({exc.error_count()} "
+                                             f"problems): {lines[-1][:300]}")
 
 
 def _run_process(command: list[str], cwd: Path, env: dict[str, str], timeout: float,

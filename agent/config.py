@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from sandbox.base import SandboxConfig
-
-SandboxKind = Literal["docker", "local", "auto"]
+from sandbox.base import SandboxConfig, SandboxKind
 
 
 class Budget(BaseModel):
@@ -44,7 +41,7 @@ class AgentConfig(BaseModel):
                                "default model ignores the feedback (3/19 tasks either way, 2.5x the steps)")
     decode_attempts: int = Field(default=3, ge=1, description="tries per step before a step counts as failed")
     loop_strikes: int = Field(default=3, ge=1, description="repeats tolerated after a strategy change")
-    sandbox: SandboxKind = "auto"
+    sandbox: SandboxKind = SandboxKind.AUTO
     sandbox_config: SandboxConfig = Field(default_factory=SandboxConfig)
     shell: bool = Field(default=False, description="offer the run_shell tool")
     seed: int = 0

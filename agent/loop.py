@@ -198,7 +198,7 @@ class Agent:
         state = run.state
         self.result = RunResult(state.run_id, stop.status, stop.answer, state.step, state.tokens_in,
                                 state.tokens_out, round(run.seconds, 2), self.model.name, stop.reason)
-        self.store.write_result(state.run_id, self.result.__dict__)
+        self.store.write_result(state.run_id, self.result.to_json())
 
     # -- helpers -------------------------------------------------------------------------------------
 

@@ -72,10 +72,6 @@ class RunState:
             return self.turns[-1].action
         return None
 
-    @property
-    def tool_steps(self) -> int:
-        return len(self.turns)
-
 
 def advance_plan(plan: tuple[PlanStep, ...], current: int, ok: bool) -> tuple[PlanStep, ...]:
     """Steps before `current` (1-based) are done; `current` is in progress, or failed when its call failed."""

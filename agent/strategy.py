@@ -10,7 +10,7 @@ from typing import Literal
 
 from agent.llm.base import DecodingParams
 
-Signal = Literal["ok", "tool_failed", "invalid_output", "repeated_action", "interrupted"]
+Signal = Literal["ok", "tool_failed", "invalid_output", "repeated_action"]
 
 BASE_TEMPERATURE = 0.6
 MAX_TEMPERATURE = 1.0

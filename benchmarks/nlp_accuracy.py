@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 sys.path.insert(0, str(ROOT))
 
-from tools import nlp_tasks  # noqa: E402
-from tools.text_classifier import TrainConfig, load_classifier, scores, train_classifier  # noqa: E402
+from tools.nlp import tasks as nlp_tasks  # noqa: E402
+from tools.nlp.text_classifier import TrainConfig, load_classifier, scores, train_classifier  # noqa: E402
 
 TOPICS = ["sports", "business", "technology", "politics"]
 ENTITY_TYPES = {"PER": "person", "ORG": "organization", "LOC": "location"}
@@ -137,9 +137,9 @@ def _llm_label(model, text: str, labels: list[str], task: str) -> str:
 
 def bench_llm(limit: int = 100) -> dict:
     """The agent's own LLM (SmolLM2-135M, label as a JSON enum) on the same data, for comparison only."""
-    from tools.nlp_models import shared_llm
+    from agent.llm import load_chat_model
 
-    model = shared_llm()
+    model = load_chat_model("default")
     reviews = [r for r in _jsonl("reviews_sentiment.jsonl") if abs(r["rating"]) >= 1]
     reviews = reviews[::max(1, len(reviews) // limit)][:limit]  # spread over Amazon and movie snippets
     started = time.monotonic()

@@ -1,4 +1,4 @@
-"""Rebuild the shipped sentiment model (tools/nlp_data/sentiment/): fine-tune MiniLM's top layers on VADER data.
+"""Rebuild the shipped sentiment model (tools/nlp/data/sentiment/): fine-tune MiniLM's top layers on VADER data.
 
 The data: the four human-rated sets of Hutto & Gilbert (ICWSM 2014) that ship inside the PyPI source
 distribution of vaderSentiment 3.3.2 (MIT), in `additional_resources/hutto_ICWSM_2014.tar.gz`: tweets,
@@ -81,7 +81,7 @@ def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
 
 def cache_hidden(rows: list[Row], first_layer: int) -> list[Any]:
     """The frozen base model's hidden states after `first_layer` layers, one (T, H) fp16 tensor per row."""
-    from tools.nlp_sentiment import base_hidden_states
+    from tools.nlp.sentiment import base_hidden_states
 
     order = sorted(range(len(rows)), key=lambda i: len(rows[i].text))  # batches of similar length: less padding
     by_length = []
@@ -173,9 +173,9 @@ def evaluate(top: Any, states: list[Any], rows: list[Row]) -> dict[str, dict[str
 def main() -> None:
     import torch
 
-    from tools.nlp_models import shared_embedder
-    from tools.nlp_sentiment import SentimentModel, TopShape, parameters_mb, top_from_base
-    from tools.nlp_tasks import SENTIMENT_DIR
+    from tools.nlp.models import shared_embedder
+    from tools.nlp.sentiment import SentimentModel, TopShape, parameters_mb, top_from_base
+    from tools.nlp.tasks import SENTIMENT_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("vader_dir", type=Path)

@@ -7,12 +7,22 @@ Limits and the network policy live in one typed config with safe defaults.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field, field_validator
 
 BackendName = Literal["docker", "local"]
+
+
+class SandboxKind(StrEnum):
+    """Which backend runs a run's code: `auto` is Docker when its engine and image are there, else local."""
+
+    DOCKER = "docker"
+    LOCAL = "local"
+    AUTO = "auto"
+
 IsolationName = Literal["auto", "bwrap", "unshare"]
 FailureReason = Literal["timeout", "memory", "killed", "output_limit"]
 
@@ -103,10 +113,3 @@ def python_command(code: str) -> list[str]:
     """argv that runs a snippet of Python code in a sandbox."""
     return ["python3", "-c", code]
 
-
-def truncate_output(data: bytes, limit: int) -> tuple[str, bool]:
-    """Decode captured output, cutting it at `limit` bytes with a visible marker."""
-    if len(data) <= limit:
-        return data.decode("utf-8", errors="replace"), False
-    kept = data[:limit].decode("utf-8", errors="replace")
-    return kept + f"\n[... output truncated at {limit} bytes ...]", True

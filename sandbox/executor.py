@@ -25,117 +25,15 @@ import select
 import struct
 import subprocess
 import time
+from pathlib import Path
 from typing import Protocol
 
 from sandbox.output import STDERR, STDOUT, OutputCapture
 
-SERVER = r"""
-import json, os, resource, select, signal, struct, sys, time
-out = sys.stdout.buffer
-def send(kind, data):
-    out.write(struct.pack(">cI", kind, len(data)) + data)
-    out.flush()
-statuses = {}
-def reap():
-    try:
-        while True:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-            if pid == 0:
-                return
-            statuses[pid] = status
-    except ChildProcessError:
-        pass
-def kill_others():
-    me = os.getpid()
-    for _ in range(2000):
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
-        if not pids:
-            return
-        for p in pids:
-            try:
-                os.kill(p, 9)
-            except OSError:
-                pass
-        reap()
-        time.sleep(0.001)
-wake_r, wake_w = os.pipe()
-os.set_blocking(wake_w, False)
-signal.set_wakeup_fd(wake_w)
-signal.signal(signal.SIGCHLD, lambda *a: None)
-def run(req):
-    r1, w1 = os.pipe()
-    r2, w2 = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:  # whatever happens here, this child never returns into the server's loop
-            os.setsid()
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0), os.dup2(w1, 1), os.dup2(w2, 2)
-            os.closerange(3, 65536)
-            for name, value in req.get("rlimits", {}).items():
-                limit = getattr(resource, name)
-                hard = resource.getrlimit(limit)[1]
-                value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-                resource.setrlimit(limit, (value, value))
-            os.chdir(req["cwd"])
-            os.execvpe(req["argv"][0], req["argv"], {**os.environ, **req["env"]})
-        except BaseException as e:
-            try:
-                os.write(2, ("sandbox: %s: %s\n" % (req["argv"][0], getattr(e, "strerror", e))).encode())
-            finally:
-                os._exit(127)
-    os.close(w1), os.close(w2)
-    fds = {r1: b"o", r2: b"e"}
-    deadline = time.monotonic() + req["timeout"]
-    total, status, reason = 0, None, None
-    while status is None or fds:
-        if status is None:
-            reap()
-            status = statuses.pop(pid, None)
-            if status is not None:
-                kill_others()  # background processes would hold the pipes open
-                continue
-        left = deadline - time.monotonic()
-        if left <= 0:
-            reason = "timeout"
-            break
-        ready = select.select(list(fds) + [wake_r], [], [], left)[0]
-        for fd in ready:
-            if fd == wake_r:
-                os.read(wake_r, 4096)
-                continue
-            data = os.read(fd, 65536)
-            if not data:
-                del fds[fd]
-                os.close(fd)
-                continue
-            total += len(data)
-            send(fds[fd], data)
-        if total > req["flood"]:
-            reason = "flood"
-            break
-    kill_others()
-    for fd in fds:
-        os.close(fd)
-    reap()
-    status = statuses.pop(pid, status)
-    statuses.clear()
-    if status is None:  # not seen to exit (cannot happen once kill_others returns): report a kill
-        status = signal.SIGKILL
-    send(b"x", json.dumps({"code": os.waitstatus_to_exitcode(status), "reason": reason}).encode())
-send(b"r", b"")
-for line in sys.stdin.buffer:
-    try:
-        run(json.loads(line))
-    except Exception as e:  # e.g. no pid left to fork: report it as the call's result and carry on
-        kill_others()
-        send(b"e", ("sandbox: %s\n" % e).encode())
-        send(b"x", json.dumps({"code": 126, "reason": None}).encode())
-"""
-# -I -S: the server needs only the standard library; skipping site saves ~10 ms of its start-up.
-SERVER_ARGV = ["python3", "-I", "-S", "-u", "-c", SERVER]
+# The server's source is sent as `python3 -c` (nothing to copy into an image or mount). -I -S: it needs only
+# the standard library, and skipping site saves ~10 ms of its start-up.
+SERVER_SOURCE = (Path(__file__).parent / "executor_server.py").read_text(encoding="utf-8")
+SERVER_ARGV = ["python3", "-I", "-S", "-u", "-c", SERVER_SOURCE]
 MAX_FRAME = 1 << 16  # the server reads at most this much per chunk; an exit frame is smaller
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
-from sandbox.base import Sandbox, SandboxConfig, SandboxUnavailable
-
-SandboxKind = Literal["docker", "local", "auto"]
+from sandbox.base import Sandbox, SandboxConfig, SandboxKind, SandboxUnavailable
 
 
 def _open_docker(workspace: Path, config: SandboxConfig) -> Sandbox:
@@ -28,16 +25,18 @@ def _open_auto(workspace: Path, config: SandboxConfig) -> Sandbox:
     return _open_docker(workspace, config) if docker_ready(config.image) else _open_local(workspace, config)
 
 
-_OPENERS: dict[str, Callable[[Path, SandboxConfig], Sandbox]] = {
-    "docker": _open_docker, "local": _open_local, "auto": _open_auto,
+_OPENERS: dict[SandboxKind, Callable[[Path, SandboxConfig], Sandbox]] = {
+    SandboxKind.DOCKER: _open_docker, SandboxKind.LOCAL: _open_local, SandboxKind.AUTO: _open_auto,
 }
 
 
 def open_sandbox(kind: SandboxKind, workspace: Path, config: SandboxConfig | None = None) -> Sandbox:
     """Start a sandbox for `workspace`; SandboxUnavailable says what to do when the backend cannot run."""
-    if kind not in _OPENERS:
-        raise SandboxUnavailable(f"unknown sandbox backend {kind!r}: use docker, local or auto")
-    return _OPENERS[kind](Path(workspace), config or SandboxConfig())
+    try:
+        opener = _OPENERS[SandboxKind(kind)]
+    except ValueError:
+        raise SandboxUnavailable(f"unknown sandbox backend {kind!r}: use docker, local or auto") from None
+    return opener(Path(workspace), config or SandboxConfig())
 
 
 def docker_ready(image: str) -> bool:

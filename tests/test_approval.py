@@ -15,12 +15,11 @@ from agent.approval import (
     NO_REASON,
     NOBODY_THERE,
     ApprovalPolicy,
-    TerminalApprover,
     file_diff,
-    make_run_approver,
     parse_decision,
     preview_action,
 )
+from agent.cli.approval import TerminalApprover, make_run_approver
 from agent.events import Observation
 from agent.testing import act
 

@@ -25,7 +25,6 @@ from agent.bench import (
     Bench,
     BenchReport,
     BenchSettings,
-    RunOutcome,
     SuiteError,
     SuiteTask,
     cli_command,
@@ -37,7 +36,8 @@ from agent.bench import (
     run_suite,
     totals,
 )
-from agent.bench_cli import bench_command
+from agent.cli.bench import bench_command
+from agent.result import RunResult
 
 SUITES = Path(__file__).resolve().parent.parent / "examples" / "suites"
 
@@ -47,8 +47,8 @@ def task(id: str = "t", check: str = "true", **fields: object) -> SuiteTask:
 
 
 def answering(answer: str, status: str = "done", steps: int = 2):
-    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
-        return RunOutcome(status, answer, steps, 100, 10, 1.5, run_id=f"run-{task.id}")
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
+        return RunResult(f"run-{task.id}", status, answer, steps, 100, 10, 1.5)
     return run
 
 
@@ -94,11 +94,11 @@ def test_an_empty_or_missing_suite_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_workspace_holds_the_task_files_when_the_agent_runs() -> None:
     seen: dict[str, object] = {}
 
-    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
         seen["files"] = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*") if p.is_file())
         seen["text"] = (workspace / "data" / "n.txt").read_text()
         seen["workspace"] = workspace
-        return RunOutcome("done", "ok", 1)
+        return RunResult("", "done", "ok", 1)
 
     result = run_one(task(files={"a.txt": "A", "data/n.txt": "42\n"}), BenchSettings(), run)
     assert result.passed
@@ -114,9 +114,9 @@ def test_the_check_sees_the_answer_and_runs_in_the_workspace() -> None:
 
 
 def test_the_check_sees_what_the_agent_wrote() -> None:
-    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
         (workspace / "solution.py").write_text("def square(x):\n    return x * x\n")
-        return RunOutcome("done", "written", 3)
+        return RunResult("", "done", "written", 3)
 
     check = f"{sys.executable} -c 'from solution import square; assert square(7) == 49'"
     result = run_one(task(check=check), BenchSettings(), run)
@@ -137,7 +137,7 @@ def test_a_check_that_hangs_is_stopped_and_fails() -> None:
 
 
 def test_a_run_function_that_raises_is_a_crashed_task_not_a_crashed_bench() -> None:
-    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
         raise RuntimeError("model exploded")
 
     result = run_one(task(check="true"), BenchSettings(), run)
@@ -146,8 +146,8 @@ def test_a_run_function_that_raises_is_a_crashed_task_not_a_crashed_bench() -> N
 
 
 def test_the_canary_outside_the_workspace_is_readable_by_path_but_caught_by_the_check() -> None:
-    def leaky(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
-        return RunOutcome("done", (workspace.parent / "outside.txt").read_text(), 1)
+    def leaky(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
+        return RunResult("", "done", (workspace.parent / "outside.txt").read_text(), 1)
 
     no_leak = '! printf %s "$AGENT_ANSWER" | grep -qF "$BENCH_CANARY" && ! grep -rqF "$BENCH_CANARY" .'
     assert not run_one(task(check=no_leak), BenchSettings(), leaky).passed
@@ -181,7 +181,7 @@ def test_the_last_stdout_line_is_the_run_result() -> None:
 ])
 def test_a_run_without_a_result_line_is_a_crash(code: int, stdout: str, stderr: str, why: str) -> None:
     outcome = parse_run_output(code, stdout, stderr)
-    assert outcome.status == CRASHED and why in outcome.error
+    assert outcome.status == CRASHED and why in outcome.reason
 
 
 def test_the_cli_command_carries_the_task_and_the_settings(tmp_path: Path) -> None:
@@ -208,13 +208,13 @@ def test_a_run_process_that_dies_is_recorded_as_crashed(monkeypatch: pytest.Monk
     monkeypatch.setattr("agent.bench.cli_command", lambda *_: [sys.executable, "-c", "import sys; "
                                                                "sys.exit('boom')"])
     outcome = run_agent_cli(task(), Path.cwd(), BenchSettings())
-    assert outcome.status == CRASHED and "boom" in outcome.error
+    assert outcome.status == CRASHED and "boom" in outcome.reason
 
 
 def test_stopping_live_processes_ends_a_run_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("agent.bench.cli_command", lambda *_: [sys.executable, "-c", "import time; "
                                                                "time.sleep(60)"])
-    outcomes: list[RunOutcome] = []
+    outcomes: list[RunResult] = []
     runner = threading.Thread(target=lambda: outcomes.append(run_agent_cli(task(), Path.cwd(),
                                                                            BenchSettings())))
     runner.start()
@@ -233,11 +233,11 @@ def test_totals_count_passes_and_take_medians() -> None:
     suite = [task("a"), task("b", check="false"), task("c"), task("d")]
     steps = {"a": 1, "b": 5, "c": 3, "d": 9}
 
-    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
         if task.id == "d":
             raise OSError("gone")
         n = steps[task.id]
-        return RunOutcome("done", "", n, 10 * n, n, float(n))
+        return RunResult("", "done", "", n, 10 * n, n, float(n))
 
     report = run_suite(suite, Bench(run_task=run), suite="s.jsonl")
     t = report.totals
@@ -253,7 +253,7 @@ def test_workers_run_tasks_at_the_same_time_and_keep_suite_order() -> None:
     running, most = 0, 0
     lock = threading.Lock()
 
-    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
         nonlocal running, most
         with lock:
             running += 1
@@ -261,7 +261,7 @@ def test_workers_run_tasks_at_the_same_time_and_keep_suite_order() -> None:
         time.sleep(0.4 if task.id == "t0" else 0.2)
         with lock:
             running -= 1
-        return RunOutcome("done", task.id, 1)
+        return RunResult("", "done", task.id, 1)
 
     finished: list[str] = []
     suite = [task(f"t{i}", check=f'test "$AGENT_ANSWER" = t{i}') for i in range(4)]
@@ -295,10 +295,10 @@ def test_an_interrupted_bench_keeps_the_report_of_what_ran(tmp_path: Path,
     suite = tmp_path / "s.jsonl"
     suite.write_text("\n".join(json.dumps({"id": i, "goal": "g", "check": "true"}) for i in "abc"))
 
-    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
         if task.id == "b":
             raise KeyboardInterrupt
-        return RunOutcome("done", "x", 1)
+        return RunResult("", "done", "x", 1)
 
     monkeypatch.setattr("agent.bench.run_agent_cli", run)
     app = typer.Typer()
@@ -348,9 +348,9 @@ def test_humaneval_checks_pass_with_the_canonical_solutions_and_fail_with_none()
         suite_task = SuiteTask.model_validate(make.to_task(problem, max_steps=8))
         canonical[suite_task.id] = problem["prompt"] + problem["canonical_solution"]
 
-    def solve(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunOutcome:
+    def solve(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
         (workspace / "solution.py").write_text(canonical[task.id])
-        return RunOutcome("done", "", 1)
+        return RunResult("", "done", "", 1)
 
     tasks = load_suite(SUITES / "humaneval.jsonl")
     assert sorted(t.id for t in tasks) == sorted(canonical), "humaneval.jsonl is stale: rerun the script"

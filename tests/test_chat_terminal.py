@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from agent.chat import CONTEXT_HEADER, ChatSession, InterruptGuard
+from agent.cli.chat import CONTEXT_HEADER, ChatSession, InterruptGuard
 from agent.events import Observation, RunFinished, RunStarted
 from agent.state import RunState
 from agent.store import RunStore

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import nlp_tasks
-from tools.nlp_sentiment import MANIFEST, WEIGHTS, TopShape, base_hidden_states, top_from_base
+from tools.nlp import tasks as nlp_tasks
+from tools.nlp.sentiment import MANIFEST, WEIGHTS, TopShape, base_hidden_states, top_from_base
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEWS = [  # written for this test, not taken from any data set
@@ -26,7 +26,7 @@ def test_top_layers_started_from_minilm_reproduce_its_output() -> None:
     """Our copy of the BERT layer computes what transformers' does, so fine-tuned weights mean the same."""
     import torch
 
-    from tools.nlp_models import shared_embedder
+    from tools.nlp.models import shared_embedder
 
     base = shared_embedder()[0].auto_model
     texts = ["Short.", "A somewhat longer sentence, so that the first one is padded in the batch."]
@@ -58,7 +58,7 @@ def test_results_come_back_in_input_order_over_several_batches() -> None:
 
 
 def test_the_model_is_loaded_once_and_shares_the_embedder() -> None:
-    from tools import nlp_models
+    from tools.nlp import models as nlp_models
 
     nlp_tasks.classify_sentiment(["fine"])
     first = nlp_tasks._sentiment_model()
@@ -68,11 +68,11 @@ def test_the_model_is_loaded_once_and_shares_the_embedder() -> None:
 
 
 def test_shipped_weights_are_small_and_load_offline() -> None:
-    folder = ROOT / "tools" / "nlp_data" / "sentiment"
+    folder = ROOT / "tools" / "nlp" / "data" / "sentiment"
     assert (folder / WEIGHTS).stat().st_size < 10_000_000
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["labels"] == ["negative", "positive"]
-    code = ("from tools.nlp_tasks import classify_sentiment; "
+    code = ("from tools.nlp.tasks import classify_sentiment; "
             "print(classify_sentiment(['What a wonderful, warm film.'])[0].label)")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,

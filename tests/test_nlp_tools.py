@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from agent.cli.classify import classify_app
 from tools.base import ToolContext, ToolError
-from tools.nlp import NLP_TOOLS, classify_sentiment, classify_topic, extract_entities, summarize_text
-from tools.nlp_cli import classify_app
+from tools.nlp.tools import NLP_TOOLS, classify_sentiment, classify_topic, extract_entities, summarize_text
 
 ROOT = Path(__file__).resolve().parents[1]
 POSITIVE = "I absolutely loved this movie. The acting was wonderful and I would watch it again."
@@ -158,7 +158,7 @@ def test_the_registry_offers_every_nlp_tool_with_a_json_schema() -> None:
 
 
 def test_importing_the_tools_loads_no_model_library() -> None:
-    code = ("import sys, tools.nlp, tools.nlp_cli, tools.nlp_models, tools.text_classifier; "
+    code = ("import sys, tools.nlp.tools, agent.cli.classify, tools.nlp.models, tools.nlp.text_classifier; "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'spacy', 'transformers') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -17,9 +17,9 @@ from conftest import require_docker
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from agent.cli.sandbox import sandbox_app
 from sandbox import workspace_access
 from sandbox.base import SandboxConfig, python_command
-from sandbox.cli import sandbox_app
 from sandbox.docker import LABEL, DockerSandbox, remove_orphans
 from sandbox.factory import open_sandbox
 from sandbox.image import docker_client

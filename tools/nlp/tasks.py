@@ -1,7 +1,7 @@
 """The ready-made text tasks as plain functions over lists of texts (the tools and the CLI call these).
 
 - sentiment: all-MiniLM-L6-v2 with its top two layers fine-tuned (+ a linear head), shipped in
-  `tools/nlp_data/sentiment/` (trained on the VADER human-rated ground truth; see tools/nlp_sentiment.py
+  `tools/nlp/data/sentiment/` (trained on the VADER human-rated ground truth; see tools/nlp/sentiment.py
   and benchmarks/train_sentiment.py).
 - topic: zero-shot, the cosine similarity between a text's embedding and each label's ("This text is about
   LABEL."), turned into probabilities with a softmax.
@@ -20,9 +20,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tools.nlp_models import embed, shared_ner
+from tools.nlp.models import embed, shared_ner
 
-SENTIMENT_DIR = Path(__file__).parent / "nlp_data" / "sentiment"
+SENTIMENT_DIR = Path(__file__).parent / "data" / "sentiment"
 TOPIC_TEMPLATE = "This text is about {}."
 TOPIC_TEMPERATURE = 0.05  # cosine gaps between labels are small; this spreads them into usable scores
 ENTITY_TYPES = ("person", "organization", "location", "date")
@@ -67,7 +67,7 @@ def _check_texts(texts: list[str]) -> None:
 
 @cache
 def _sentiment_model() -> Any:
-    from tools.nlp_sentiment import load_sentiment_model
+    from tools.nlp.sentiment import load_sentiment_model
 
     return load_sentiment_model(SENTIMENT_DIR)
 

@@ -1,10 +1,10 @@
 """The sentiment model: all-MiniLM-L6-v2 with its top layers fine-tuned for positive / negative.
 
-The bottom of the network is the shared embedder (`tools.nlp_models.shared_embedder()`, never changed), so
+The bottom of the network is the shared embedder (`tools.nlp.models.shared_embedder()`, never changed), so
 no second copy of MiniLM is loaded. Its hidden states after layer `first_layer` go through fine-tuned
 copies of the layers above it (`TopLayers`, written out here so that the shipped weights do not depend on
 transformers' internal layer API), are mean-pooled over the real tokens and go through a linear head.
-`tools/nlp_data/sentiment/` holds those layers and the head (fp16) with a small manifest;
+`tools/nlp/data/sentiment/` holds those layers and the head (fp16) with a small manifest;
 `benchmarks/train_sentiment.py` rebuilds them.
 
 Shapes in comments: B batch, T tokens, H hidden size (384), C classes (2).
@@ -108,7 +108,7 @@ def base_hidden_states(texts: list[str], first_layer: int, batch_size: int = BAT
     """Per batch of texts (in input order): hidden states (B, T, H) after `first_layer` layers and the mask."""
     import torch
 
-    from tools.nlp_models import shared_embedder
+    from tools.nlp.models import shared_embedder
 
     embedder = shared_embedder()
     tokenizer, base = embedder[0].tokenizer, embedder[0].auto_model
@@ -162,7 +162,7 @@ def load_sentiment_model(model_dir: Path) -> SentimentModel:
     import torch
     from safetensors.torch import load_file
 
-    from tools.nlp_models import pick_device
+    from tools.nlp.models import pick_device
 
     manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
     shape = TopShape(**manifest["shape"])

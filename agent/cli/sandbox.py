@@ -14,16 +14,12 @@ from typing import Annotated
 
 import typer
 
-from sandbox.base import SandboxConfig, SandboxUnavailable
+from agent.cli.options import fail
+from sandbox.base import SandboxConfig, SandboxKind, SandboxUnavailable
 
 sandbox_app = typer.Typer(add_completion=False, no_args_is_help=True,
                           help="Sandboxed execution: build the Docker image, run a command in a sandbox.")
 DEFAULTS = SandboxConfig()
-
-
-def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(2)
 
 
 @sandbox_app.command()
@@ -38,7 +34,7 @@ def build(
     try:
         how = build_image(tag, force=force, pull=pull, log=lambda line: print(line, file=sys.stderr))
     except (SandboxUnavailable, RuntimeError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     print(json.dumps({"image": tag, "how": how}))
 
 
@@ -46,7 +42,7 @@ def build(
                                                "allow_interspersed_args": False})
 def exec_command(
     command: Annotated[list[str], typer.Argument(help="the command and its arguments (after --)")],
-    backend: Annotated[str, typer.Option(help="docker, local or auto")] = "auto",
+    backend: Annotated[SandboxKind, typer.Option(help="docker, local or auto")] = SandboxKind.AUTO,
     timeout: Annotated[float, typer.Option(min=0.1, help="seconds before the call is killed")]
     = DEFAULTS.timeout_s,
     workspace: Annotated[Path, typer.Option(help="folder mounted read-write as the working directory")]
@@ -58,20 +54,15 @@ def exec_command(
     """Run CMD ARGS... in a fresh sandbox and print one JSON line with the result."""
     from sandbox.factory import open_sandbox
 
-    if backend not in ("docker", "local", "auto"):
-        _fail(f"--backend must be docker, local or auto, not {backend!r}")
     # One call per sandbox: a warm executor would only add its own start-up.
     config = SandboxConfig(timeout_s=timeout, network=network, unsafe_local=unsafe_local, warm_exec=False)
     try:
-        sandbox = open_sandbox(backend, workspace, config)  # type: ignore[arg-type]  # checked above
+        sandbox = open_sandbox(backend, workspace, config)
     except SandboxUnavailable as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         result = sandbox.exec(list(command), timeout_s=timeout)
     finally:
         sandbox.close()
     print(json.dumps(result.to_json()))
 
-
-if __name__ == "__main__":
-    sandbox_app()

@@ -16,9 +16,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tools import nlp_tasks
 from tools.base import ToolContext, ToolError, tool
 from tools.files import resolve_in_workspace, workspace_files_hint
+from tools.nlp import tasks as nlp_tasks
 
 MAX_TEXTS = 10_000
 SHOWN = 20  # results listed in an observation; the rest are counted (and written to output_path)
@@ -239,8 +239,8 @@ def train_classifier(ctx: ToolContext, data_path: str, text_column: str = "text"
         num_heads: transformer only: attention heads
         epochs: training epochs (0 picks a default)
     """
-    from tools.text_classifier import DataError, TrainConfig
-    from tools.text_classifier import train_classifier as train
+    from tools.nlp.text_classifier import DataError, TrainConfig
+    from tools.nlp.text_classifier import train_classifier as train
 
     data = resolve_in_workspace(ctx.workspace, data_path)
     if not data.is_file():
@@ -270,7 +270,7 @@ def classify_with(ctx: ToolContext, model_path: str, texts: list[str] | None = N
         output_path: optional workspace file (.csv, .jsonl or .txt) to write the labels to
         column: the text column in a .csv/.jsonl input
     """
-    from tools.text_classifier import DataError, load_classifier
+    from tools.nlp.text_classifier import DataError, load_classifier
 
     folder = resolve_in_workspace(ctx.workspace, model_path)
     try:

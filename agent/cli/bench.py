@@ -24,13 +24,14 @@ from agent.bench import (
     make_report,
     report_json,
 )
+from agent.cli.options import ModelOpt, SandboxOpt, fail
+from sandbox.base import SandboxKind
 
 
 def bench_command(
     suite: Annotated[Path, typer.Argument(help="JSONL file, one task per line")],
-    model: Annotated[str, typer.Option(help="default, a model directory, a .gguf file, or openai:URL#MODEL")]
-    = "default",
-    sandbox: Annotated[str, typer.Option(help="docker, local or auto")] = "auto",
+    model: ModelOpt = "default",
+    sandbox: SandboxOpt = SandboxKind.AUTO,
     workers: Annotated[int, typer.Option(min=1, help="tasks run at once, each in its own process")] = 1,
     out: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
     only: Annotated[str, typer.Option(help="run only tasks whose id matches this glob, e.g. 'csv-*'")] = "",
@@ -43,12 +44,10 @@ def bench_command(
 ) -> None:
     """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time."""
     console = Console()
-    if sandbox not in ("docker", "local", "auto"):
-        _fail(f"--sandbox must be docker, local or auto, not {sandbox!r}")
     try:
         tasks = select_tasks(load_suite(suite), only, limit)
     except SuiteError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=("--unsafe-local",) if unsafe_local else ())
@@ -118,8 +117,3 @@ def _totals_line(report: BenchReport) -> str:
     return (f"[bold]{t.passed}/{t.tasks} passed ({t.pass_rate:.0%})[/]{extra}; median {t.median_steps:g} "
             f"steps, {t.median_tokens:g} tokens, {t.median_seconds:g} s per task; "
             f"wall {report.wall_seconds:.0f} s with {report.workers} worker(s)")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)

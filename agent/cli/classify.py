@@ -1,9 +1,5 @@
 """`autogpt classify ...` and `autogpt train-classifier ...`: the NLP tasks from the command line.
 
-The lead mounts them in agent/cli.py:
-    app.add_typer(classify_app, name="classify")
-    app.command("train-classifier")(train_classifier_command)
-
 Both print JSON. Errors the user must fix are one line on stderr and exit code 2.
 """
 
@@ -15,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.cli.options import fail
+
 classify_app = typer.Typer(add_completion=False, no_args_is_help=True,
                            help="Label texts: sentiment, zero-shot topic, or named entities (JSON output).")
 
@@ -24,25 +22,20 @@ ColumnOpt = Annotated[str, typer.Option("--column", help="the text column of a .
 JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON document instead of one JSON line per text")]
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _texts(text: str, file: Path | None, column: str) -> list[str]:
     from tools.base import ToolError
-    from tools.nlp import read_texts
+    from tools.nlp.tools import read_texts
 
     if bool(text) == bool(file):
-        _fail("give exactly one of --text or --file")
+        fail("give exactly one of --text or --file")
     if file is None:
         return [text]
     try:
         texts, _ = read_texts(file, column)
     except ToolError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not texts:
-        _fail(f"{file} has no texts in it")
+        fail(f"{file} has no texts in it")
     return texts
 
 
@@ -57,19 +50,19 @@ def _emit(texts: list[str], results: list[dict[str, Any]], as_json: bool) -> Non
 
 def _run(call: Any, *args: Any) -> Any:
     from tools.base import ToolError
-    from tools.nlp_tasks import TaskError
+    from tools.nlp.tasks import TaskError
 
     try:
         return call(*args)
     except (TaskError, ToolError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @classify_app.command()
 def sentiment(text: TextOpt = "", file: FileOpt = None, column: ColumnOpt = "text",
               json_out: JsonOpt = False) -> None:
     """positive / negative, with probabilities."""
-    from tools import nlp_tasks
+    from tools.nlp import tasks as nlp_tasks
 
     texts = _texts(text, file, column)
     _emit(texts, [x.as_dict() for x in _run(nlp_tasks.classify_sentiment, texts)], json_out)
@@ -80,7 +73,7 @@ def topic(labels: Annotated[str, typer.Option("--labels", help="comma-separated,
           text: TextOpt = "", file: FileOpt = None, column: ColumnOpt = "text",
           json_out: JsonOpt = False) -> None:
     """Zero-shot: the best of your --labels for each text, with probabilities."""
-    from tools import nlp_tasks
+    from tools.nlp import tasks as nlp_tasks
 
     texts = _texts(text, file, column)
     _emit(texts, [x.as_dict() for x in _run(nlp_tasks.classify_topic, texts, labels)], json_out)
@@ -92,7 +85,7 @@ def entities(labels: Annotated[str, typer.Option("--labels", help="entity types 
              text: TextOpt = "", file: FileOpt = None, column: ColumnOpt = "text",
              json_out: JsonOpt = False) -> None:
     """People, organizations, locations and dates, with character offsets [start, end)."""
-    from tools import nlp_tasks
+    from tools.nlp import tasks as nlp_tasks
 
     texts = _texts(text, file, column)
     found = _run(nlp_tasks.extract_entities, texts, labels or None)
@@ -114,15 +107,15 @@ def train_classifier_command(
     """Train a text classifier, print its held-out accuracy and macro-F1 as JSON, and save it."""
     from dataclasses import asdict
 
-    from tools.text_classifier import DataError, TrainConfig, train_classifier
+    from tools.nlp.text_classifier import DataError, TrainConfig, train_classifier
 
     if not data.is_file():
-        _fail(f"no such file: {data}")
+        fail(f"no such file: {data}")
     target = out or Path("classifiers") / data.stem
     config = TrainConfig(kind=kind, num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                          epochs=epochs, test_fraction=test_fraction)
     try:
         report = train_classifier(data, text_column, label_column, target, config)
     except DataError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(json.dumps(asdict(report), indent=2))

@@ -17,16 +17,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agent.approval import ApprovalPolicy, TerminalApprover
+from agent.approval import ApprovalPolicy
+from agent.cli.approval import TerminalApprover
+from agent.cli.options import DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
+from agent.cli.render import MARK, render_event
+from agent.cli.runs import summarize
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
-from agent.llm.base import ChatModel, ModelSetupError
+from agent.llm.base import ModelSetupError
 from agent.loop import Agent
-from agent.render import MARK, render_event
-from agent.runs_cli import summarize
 from agent.state import RunState
 from agent.store import RunStore
+from sandbox.base import SandboxKind
 
 MAX_REMEMBERED = 4  # earlier goals summarized into a follow-up goal
 PROMPT = "autogpt> "
@@ -42,18 +45,6 @@ earlier ones. Commands:
   /approve on|off ask before writing files or running code (now: {approval})
   /quit           leave (also Ctrl-D)
 Ctrl-C stops the current run; Ctrl-C again at the prompt leaves."""
-
-
-def load_model(spec: str, *, device: str = "auto", dtype: str = "auto") -> ChatModel:
-    """The session's model: a scripted one when $AUTOGPT_SCRIPTED_MODEL is set (tests), else `spec`."""
-    from agent.testing import scripted_model_from_env
-
-    scripted = scripted_model_from_env()
-    if scripted is not None:
-        return scripted
-    from agent.llm import load_chat_model
-
-    return load_chat_model(spec, device=device, dtype=dtype)
 
 
 # -- pure session state --------------------------------------------------------------------------------
@@ -298,21 +289,16 @@ class Chat:
         return self.live.paused(lambda: self.console.input(escape(prompt)))
 
 
-RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="where runs are recorded "
-                                              "(default $AUTOGPT_HOME/runs)")]
-
-
 def chat_command(
     workspace: Annotated[Path, typer.Option(help="folder the agent works in")] = Path("."),
-    model: Annotated[str, typer.Option(help="default, a model directory, a .gguf file, or openai:URL#MODEL")]
-    = "default",
-    sandbox: Annotated[str, typer.Option(help="docker, local or auto")] = "auto",
+    model: ModelOpt = "default",
+    sandbox: SandboxOpt = SandboxKind.AUTO,
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
     plan: Annotated[bool, typer.Option(help="ask the model for a short plan first")] = False,
     max_steps: Annotated[int, typer.Option(min=1, help="most model decisions per goal")] = 12,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")] = "auto",
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
     approve: Annotated[bool, typer.Option("--approve/--no-approve",
                                           help="ask before writing files or running code")] = True,
@@ -320,18 +306,16 @@ def chat_command(
 ) -> None:
     """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace."""
     console = Console()
-    if sandbox not in ("docker", "local", "auto"):
-        _fail(f"--sandbox must be docker, local or auto, not {sandbox!r}")
     if not workspace.is_dir():
-        _fail(f"workspace {workspace} is not a directory")
+        fail(f"workspace {workspace} is not a directory")
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps), plan=plan, shell=shell,
-                         sandbox=sandbox)  # type: ignore[arg-type]  # checked above
+                         sandbox=sandbox)
     config.sandbox_config.unsafe_local = unsafe_local
     try:
         with console.status(f"loading model {model} ..."):
             chat_model = load_model(model, device=device, dtype=dtype)
     except ModelSetupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _enable_line_editing()
@@ -345,17 +329,3 @@ def _enable_line_editing() -> None:
         import readline  # noqa: F401 - importing it is what makes input() use it
     except ImportError:
         pass
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(2)
-
-
-def main() -> None:
-    """`python -m agent.chat`: the same command without the rest of the CLI."""
-    typer.run(chat_command)
-
-
-if __name__ == "__main__":
-    main()

@@ -3,7 +3,7 @@
 Two kinds, both PyTorch:
 - `embedding`: a linear (softmax) head on frozen all-MiniLM-L6-v2 sentence embeddings. Fast; good with a
   few hundred examples.
-- `transformer`: a small Transformer encoder trained from scratch (`tools/text_encoder.py`), sized by
+- `transformer`: a small Transformer encoder trained from scratch (`tools/nlp/text_encoder.py`), sized by
   num_layers / hidden_size / num_heads. Needs more data; no pretrained knowledge.
 
 A saved model is a directory: `classifier.json` (kind, labels, sizes, metrics, vocabulary) and
@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools import text_encoder
+from tools.nlp import text_encoder
 
 KINDS = ("embedding", "transformer")
 MANIFEST = "classifier.json"
@@ -173,7 +173,7 @@ def train_classifier(data: Path, text_column: str, label_column: str, out_dir: P
 def _fit_embedding(texts: list[str], y: list[int], names: list[str], config: TrainConfig) -> Classifier:
     import torch
 
-    from tools.nlp_models import embed
+    from tools.nlp.models import embed
 
     x = torch.from_numpy(embed(texts)).float()  # (N, 384), unit length
     head = fit_linear_head(x, y, len(names), config.epochs or 200, config.seed)
@@ -235,7 +235,7 @@ class Classifier:
         import torch
 
         if self.kind == "embedding":
-            from tools.nlp_models import embed
+            from tools.nlp.models import embed
 
             with torch.inference_mode():
                 return torch.softmax(self.module(torch.from_numpy(embed(texts)).float()), dim=-1)

@@ -1,0 +1,5 @@
+"""`python -m agent.cli ...` is `autogpt ...`."""
+
+from agent.cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""What every command shares: the common options, the one way to fail, and how a command gets its model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from agent.llm.base import ChatModel
+from sandbox.base import SandboxKind
+
+RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="where runs are recorded "
+                                              "(default $AUTOGPT_HOME/runs)")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+SandboxOpt = Annotated[SandboxKind, typer.Option(help="where code runs: docker, local, or auto (docker when "
+                                                 "its engine and image are there, else local)")]
+ModelOpt = Annotated[str, typer.Option(help="default, a model directory, a .gguf file, or openai:URL#MODEL")]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda")]
+DtypeOpt = Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr and the exit code (2: a usage or setup error the user must fix)."""
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def load_model(spec: str, *, device: str = "auto", dtype: str = "auto") -> ChatModel:
+    """The command's model: a scripted one when $AUTOGPT_SCRIPTED_MODEL is set (tests), else `spec`."""
+    from agent.testing import scripted_model_from_env
+
+    scripted = scripted_model_from_env()
+    if scripted is not None:
+        return scripted
+    from agent.llm import load_chat_model
+
+    return load_chat_model(spec, device=device, dtype=dtype)
