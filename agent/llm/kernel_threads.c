@@ -4,8 +4,10 @@
    atomic counter, by the caller too, so a worker that is not running (descheduled, or asleep) delays nothing
    that it has not claimed: the caller simply does the rest. The caller waits only for chunks already
    claimed. A worker spins for the next job for SPIN_NS (a decode step posts one every few microseconds and
-   the next step follows within a millisecond), then sleeps on a futex. Which thread computes a row never
-   changes its value.
+   the next step follows within a millisecond), yielding its core now and then, then sleeps on a futex.
+   When a claimed chunk keeps the caller waiting past WAIT_LIMIT_NS anyway (its worker lost its core), the
+   caller works alone for the next SOLO_NS: on a machine whose cores are taken, two threads would otherwise
+   be slower than one. Which thread computes a row never changes its value.
 
    state = generation << 32 | next item. A job's fields live in slots[generation & 1]; a worker reads them
    after seeing the generation and then claims a chunk by compare-and-swap on state, which fails if the
@@ -27,6 +29,8 @@
 
 #define MAX_THREADS 16
 #define SPIN_NS 2000000L
+#define WAIT_LIMIT_NS 200000L
+#define SOLO_NS 50000000L
 
 typedef struct {
     _Atomic(range_task) fn;
@@ -40,6 +44,7 @@ static atomic_int wake_word, sleepers, stopping;
 static atomic_flag busy = ATOMIC_FLAG_INIT;  /* one job at a time; other callers run inline */
 static pthread_t workers[MAX_THREADS];
 static int worker_count;
+static atomic_long solo_until;  /* the caller runs jobs alone until then (CLOCK_MONOTONIC ns) */
 
 static long now_ns(void) {
     struct timespec t;
@@ -76,6 +81,7 @@ static void *worker_main(void *unused) {
              spins++) {
             if (atomic_load_explicit(&stopping, memory_order_relaxed)) return NULL;
             _mm_pause();
+            if (spins % 64 == 0) sched_yield();  /* the caller may be waiting for this core */
             if (spins % 512 == 0 && now_ns() - since > SPIN_NS) {
                 const int word = atomic_load(&wake_word);
                 atomic_fetch_add(&sleepers, 1);
@@ -100,7 +106,8 @@ static void wake_workers(void) {
 void run_parallel(int items, int chunk, range_task fn, void *ctx) {
     if (items <= 0) return;
     if (chunk < 1) chunk = 1;
-    if (worker_count == 0 || items <= chunk || atomic_flag_test_and_set_explicit(&busy, memory_order_acquire)) {
+    if (worker_count == 0 || items <= chunk || now_ns() < atomic_load_explicit(&solo_until, memory_order_relaxed) ||
+        atomic_flag_test_and_set_explicit(&busy, memory_order_acquire)) {
         fn(ctx, 0, items);  /* also a call from inside a task, or from a second caller thread */
         return;
     }
@@ -114,9 +121,14 @@ void run_parallel(int items, int chunk, range_task fn, void *ctx) {
     atomic_store(&state, (uint64_t)generation << 32);
     wake_workers();
     work();
-    for (unsigned spins = 1; atomic_load_explicit(&j->done, memory_order_acquire) < items; spins++) {
-        _mm_pause();
-        if (spins % 4096 == 0) sched_yield();  /* a claimed chunk's worker may be waiting for a core */
+    if (atomic_load_explicit(&j->done, memory_order_acquire) < items) {
+        const long since = now_ns();
+        for (unsigned spins = 1; atomic_load_explicit(&j->done, memory_order_acquire) < items; spins++) {
+            _mm_pause();
+            if (spins % 256 == 0) sched_yield();  /* a claimed chunk's worker may be waiting for a core */
+        }
+        const long ended = now_ns();
+        if (ended - since > WAIT_LIMIT_NS) atomic_store_explicit(&solo_until, ended + SOLO_NS, memory_order_relaxed);
     }
     atomic_flag_clear_explicit(&busy, memory_order_release);
 }
