@@ -140,6 +140,36 @@ def test_a_fused_step_computes_what_the_kernels_compute_one_matrix_at_a_time(mod
     assert torch.equal(fused.argmax(-1), per_matrix.argmax(-1))
 
 
+def test_a_replaced_matrix_takes_steps_off_the_fused_path_until_it_is_back(model: Any) -> None:
+    """An adapter (any callable in place of a BlockMatrix) is called, matrix by matrix, with the same result."""
+    import torch
+
+    engine = model.engine
+    if engine._fused is None:
+        pytest.skip("no block kernels here")
+    ids = model._encode(ask("Name three colours."))
+    original, calls = engine.layers[0], []
+
+    def adapted(x: Any, **kwargs: Any) -> Any:
+        calls.append(x.shape)
+        return original[1](x, **kwargs)
+
+    with torch.inference_mode():
+        engine.forward(ids[:-1], 0)
+        fused = engine.forward(ids[-1:], len(ids) - 1)
+        engine.layers[0] = (original[0], adapted, *original[2:])
+        engine.matrices_changed()
+        try:
+            assert engine._fused is None
+            by_matrix = engine.forward(ids[-1:], len(ids) - 1)
+        finally:
+            engine.layers[0] = original
+            engine.matrices_changed()
+    model.reset_cache()
+    assert calls and engine._fused is not None
+    torch.testing.assert_close(by_matrix, fused, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize(("prompt", "shape"), CASES)
 def test_constrained_output_always_parses(model: Any, prompt: str, shape: Any) -> None:
     schema = TypeAdapter(shape).json_schema()

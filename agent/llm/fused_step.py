@@ -54,7 +54,7 @@ class FusedStep:
     @staticmethod
     def applies(engine: Any) -> bool:
         matrices = [engine.head] + [m for layer in engine.layers for m in (layer[1], layer[2], layer[4], layer[5])]
-        return engine.shape.head_dim % 8 == 0 and all(isinstance(m, BlockMatrix) for m in matrices)
+        return engine.shape.head_dim % 8 == 0 and all(type(m) is BlockMatrix for m in matrices)
 
     def bind_cache(self) -> None:
         """Point the C model at the engine's current KV cache and rotary table (after they were reallocated)."""

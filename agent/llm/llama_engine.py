@@ -118,8 +118,13 @@ class LlamaEngine:
         self.k_cache = self.v_cache = torch.empty(0)
         self._fused: FusedStep | None = None
         self._grow(CACHE_CHUNK)
-        if kernels is not None and FusedStep.applies(self):
-            self._fused = FusedStep(kernels, self)  # steps of up to 16 tokens: the whole pass in one C call
+        self.matrices_changed()
+
+    def matrices_changed(self) -> None:
+        """Call after replacing matrices in `layers` or `head` (with adapters, say): steps of up to 16 tokens
+        run as one C call only while every matrix is a plain `BlockMatrix`, else matrix by matrix."""
+        applies = self.kernels is not None and FusedStep.applies(self)
+        self._fused = FusedStep(self.kernels, self) if applies else None
 
     @property
     def capacity(self) -> int:
