@@ -135,7 +135,8 @@ class Agent:
                 action, rejected = None, ("invalid_output", str(exc))
             if rejected is None:
                 return ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
-                                    generation.tokens_in, generation.tokens_out, round(generation.seconds, 3))
+                                    generation.tokens_in, generation.tokens_out, round(generation.seconds, 3),
+                                    round(generation.prefill_seconds, 3))
             kind, message = rejected
             if kind == "repeated_action":
                 yield from self._strike(run, step, message, generation.tokens_in, generation.tokens_out,
