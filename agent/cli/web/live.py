@@ -217,6 +217,7 @@ class LiveRuns:
     def _drain(self, live: LiveRun, events: Iterator[Event], agent: Any) -> None:
         try:
             for _ in events:
+                live.text = ""  # an event closes the model's last reply; the next one starts afresh
                 if live.stop.is_set():
                     break
             outcome, error = ("ended", "") if agent.result is not None else ("interrupted", "")

@@ -178,7 +178,7 @@ function showStatus(s) {
   badge($("state"), state);
   $("stop").hidden = !(s.here && (s.state === "running" || s.state === "awaiting_approval"));
   $("resume").hidden = !(s.state === "interrupted" && !finalStatus);
-  $("live-text").hidden = !(s.text && ACTIVE.includes(s.state));
+  $("live-text").hidden = !(s.text && s.state === "running");
   $("live-text").textContent = s.text ? "the model is writing: " + s.text : "";
   $("action-error").hidden = !s.error;
   $("action-error").textContent = s.error ? s.state + ": " + s.error : "";
