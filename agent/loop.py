@@ -148,12 +148,12 @@ class Agent:
         return None
 
     def _execute(self, run: ActiveRun, chosen: ActionChosen) -> Observation:
-        started = time.monotonic()
         declined = None
         may_send_back = chosen.tool == FINISH and run.finishes_sent_back() < self.config.finish_checks
         unfinished = run.unwritten_files() if may_send_back else []
         if self.approver is not None and self.tools.get(chosen.tool).side_effects:
             declined = self.approver(Action(chosen.thought, chosen.tool, chosen.args, chosen.plan_step))
+        started = time.monotonic()  # the tool's own time: a wait for the user's approval is not in it
         if unfinished:
             output, ok = render("feedback", kind="missing_output", detail=", ".join(unfinished)), False
         elif declined is not None:

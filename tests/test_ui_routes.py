@@ -236,6 +236,7 @@ def test_approval_from_the_page_allows_denies_and_remembers_always(tmp_path, run
                     ).status_code == 409
         assert post(client, f"/api/runs/{run_id}/approval", {"approval_id": first["id"], "decision": "maybe"}
                     ).status_code == 409
+        time.sleep(0.6)  # the user takes a moment: not the tool's time
         assert post(client, f"/api/runs/{run_id}/approval", {"approval_id": first["id"], "decision": "yes"}
                     ).status_code == 200
         second = wait_until(lambda: _approval_other_than(client, run_id, first["id"]), what="a second ask")
@@ -249,6 +250,7 @@ def test_approval_from_the_page_allows_denies_and_remembers_always(tmp_path, run
     assert run["status"] == "done"
     assert (workspace / "a.txt").read_text() == "one\n" and not (workspace / "b.txt").exists()
     outputs = [e for e in RunStore(runs_dir).load(run_id).events if isinstance(e, Observation)]
+    assert outputs[0].seconds < 0.5
     assert outputs[1].output == "The user did not allow this call: not that file" and not outputs[1].ok
     assert [o.output for o in outputs[2:4]] == ["hi", "again"]  # "always": the second run_python was not asked
 
