@@ -147,6 +147,35 @@ def test_start_a_goal_watch_it_live_approve_its_calls_and_read_the_answer(browse
     shots.take("ui-runs.png")
 
 
+@pytest.mark.real_model
+def test_a_run_of_the_real_default_model_from_the_page(browser, tmp_path: Path, workspace: Path):
+    """The page over the real default model: the steps show tokens, and the chart prefill and decode time."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = start_ui(tmp_path, None, runs_dir=tmp_path / "runs", workspace=workspace)
+    try:
+        browser.get(server.url)
+        WebDriverWait(browser, WAIT_S).until(lambda _: browser.find_element(By.ID, "model").text == "default")
+        browser.find_element(By.ID, "goal").send_keys("What is 2 to the power of 20?")
+        steps = browser.find_element(By.ID, "max-steps")
+        steps.clear()
+        steps.send_keys("4")
+        browser.find_element(By.ID, "start-button").click()
+        WebDriverWait(browser, 300).until(seen.url_contains("/runs/"))  # the model loads first
+        WebDriverWait(browser, 600).until(
+            lambda _: browser.find_element(By.ID, "state").text in ("done", "failed", "budget exhausted"))
+        meta = browser.find_element(By.CSS_SELECTOR, '.step[data-step="1"] .meta').text
+        assert "tokens in" in meta and "model " in meta
+        assert browser.find_elements(By.CSS_SELECTOR, "#chart rect.bar.prefill")
+        assert browser.find_elements(By.CSS_SELECTOR, "#chart rect.bar.decode")
+        Screenshots(browser, tmp_path).take("ui-run-real-model.png", full=True)
+    finally:
+        output = server.stop()
+    assert server.process.returncode == 0, output
+
+
 class Screenshots:
     """Pictures of the page: always under tmp_path, and also in $AUTOGPT_UI_SCREENSHOTS when it is set."""
 

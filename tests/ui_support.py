@@ -79,11 +79,15 @@ class UiServer:
         return "".join(self.lines) + (out or "")
 
 
-def start_ui(tmp: Path, replies: list[Any], *argv: str, runs_dir: Path, workspace: Path,
+def start_ui(tmp: Path, replies: list[Any] | None, *argv: str, runs_dir: Path, workspace: Path,
              timeout: float = 60.0) -> UiServer:
-    script = tmp / f"ui-replies-{time.monotonic_ns()}.json"
-    script.write_text(json.dumps(replies))
-    env = {**os.environ, SCRIPTED_MODEL_ENV: str(script), "AUTOGPT_HOME": str(tmp / "home")}
+    """`autogpt ui` with a scripted model replying `replies`, or the real model when `replies` is None."""
+    env = {k: v for k, v in os.environ.items() if k != SCRIPTED_MODEL_ENV}
+    env["AUTOGPT_HOME"] = str(tmp / "home")
+    if replies is not None:
+        script = tmp / f"ui-replies-{time.monotonic_ns()}.json"
+        script.write_text(json.dumps(replies))
+        env[SCRIPTED_MODEL_ENV] = str(script)
     process = subprocess.Popen([AUTOGPT, "ui", "--port", "0", "--runs-dir", str(runs_dir), "--workspace",
                                 str(workspace), "--sandbox", "local", "--unsafe-local", *argv],
                                env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp)

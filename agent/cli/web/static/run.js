@@ -114,6 +114,7 @@ function onFinal(event, view) {
   $("answer").className = "card answer " + event.status;
   $("answer-text").innerHTML = view.answer_html || "<span class=\"muted\">(no answer)</span>";
   $("reason").innerHTML = view.reason_html;
+  $("no-files").textContent = "None.";
   showStatus(current);
 }
 
