@@ -147,6 +147,29 @@ def test_start_a_goal_watch_it_live_approve_its_calls_and_read_the_answer(browse
     shots.take("ui-runs.png")
 
 
+def test_with_a_token_the_printed_address_opens_the_page_and_its_live_stream(browser, tmp_path: Path,
+                                                                             workspace: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    runs = tmp_path / "runs"
+    run_id = record_run(runs, workspace, primes_replies(), "Write primes.py and run it")
+    server = start_ui(tmp_path, [], "--token", "page-token-123", runs_dir=runs, workspace=workspace)
+    try:
+        base = server.url.split("?")[0]
+        browser.get(base)
+        assert "a token is needed" in browser.find_element(By.TAG_NAME, "body").text
+        browser.get(server.url)  # ?token=...: moved into a cookie, and out of the address
+        WebDriverWait(browser, WAIT_S).until(lambda _: browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr"))
+        assert "token" not in browser.current_url
+        browser.get(f"{base}runs/{run_id}")
+        WebDriverWait(browser, WAIT_S).until(lambda _: browser.find_element(By.ID, "state").text == "done")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#steps .step")) == 3  # the stream came with the cookie
+    finally:
+        output = server.stop()
+    assert server.process.returncode == 0, output
+
+
 @pytest.mark.real_model
 def test_a_run_of_the_real_default_model_from_the_page(browser, tmp_path: Path, workspace: Path):
     """The page over the real default model: the steps show tokens, and the chart prefill and decode time."""

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from ui_support import parse_sse, primes_replies, record_run, wait_until
+from ui_support import AUTOGPT, parse_sse, primes_replies, record_run, wait_until
 
 from agent.cli.web.app import create_app
 from agent.cli.web.live import UiSettings
 from agent.events import ActionChosen, Observation
 from agent.store import EVENTS_FILE, RunStore
-from agent.testing import PacedScriptedModel, act
+from agent.testing import SCRIPTED_MODEL_ENV, PacedScriptedModel, act
 from sandbox.base import SandboxKind
 
 BASE = "http://127.0.0.1:8765"
@@ -300,3 +302,33 @@ def test_resume_refuses_an_ended_run_and_a_log_another_process_just_wrote(tmp_pa
     assert busy.status_code == 409 and "another process" in busy.json()["error"]
     assert post(client, "/api/runs/nope/resume").status_code == 404
     assert post(client, f"/api/runs/{done}/stop").status_code == 409
+
+
+def test_a_run_another_process_drives_streams_live_from_its_log(tmp_path, runs_dir, workspace):
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(primes_replies(delay_s=0.7)))
+    env = {**os.environ, SCRIPTED_MODEL_ENV: str(script), "AUTOGPT_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen([AUTOGPT, "run", "Write primes.py and run it", "--workspace", str(workspace),
+                                "--runs-dir", str(runs_dir), "--sandbox", "local", "--unsafe-local"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_id = wait_until(lambda: RunStore(runs_dir).list_ids(), what="the run's folder")[0]
+        client, _ = make_client(tmp_path, runs_dir, workspace)
+        seen: list[tuple[str, bool]] = []  # (message, was the other process still running)
+        with client.stream("GET", f"/api/runs/{run_id}/events") as response:
+            buffer = ""
+            for chunk in response.iter_text():
+                buffer += chunk
+                *blocks, buffer = re.split(r"\r?\n\r?\n", buffer)
+                for block in blocks:
+                    for message in parse_sse(block):
+                        kind = message["data"]["event"]["type"] if message["event"] == "event" else message["event"]
+                        seen.append((kind, process.poll() is None))
+                if seen and seen[-1][0] == "end":
+                    break
+    finally:
+        process.wait(timeout=60)
+    kinds = [k for k, _ in seen]
+    assert kinds[:2] == ["run_started", "status"] and kinds[-3:] == ["final", "status", "end"]
+    assert kinds.count("action") == 3 and kinds.count("observation") == 3
+    assert [alive for kind, alive in seen if kind == "action"][:2] == [True, True]  # seen as it went
