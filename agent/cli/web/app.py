@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agent.cli.web.display import code_css, text_html
@@ -38,6 +38,7 @@ from sandbox.base import SandboxKind
 STATIC = Path(__file__).parent / "static"
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 MAX_LISTED = 500
+DEFAULT_STEPS = 12
 
 
 class ApprovalAnswer(BaseModel):
@@ -71,110 +72,119 @@ def run_folder(runs_dir: Path, run_id: str) -> Path:
     return folder
 
 
-def create_app(settings: UiSettings, load_model: Callable[[str], ChatModel],
-               on_ready: Callable[[], None] | None = None) -> Starlette:
-    """The app; `load_model(spec)` gives the model a run uses, `on_ready()` is called once it serves."""
-    runs = LiveRuns(settings, load_model)
-    store = RunStore(settings.runs_dir)
+class Endpoints:
+    """The routes' handlers over one runs folder and the runs this server drives."""
 
-    def live_status(run_id: str) -> str | None:
-        live = runs.get(run_id)
+    def __init__(self, settings: UiSettings, runs: LiveRuns) -> None:
+        self.settings, self.runs, self.store = settings, runs, RunStore(settings.runs_dir)
+
+    def folder(self, request: Request) -> tuple[str, Path]:
+        run_id = request.path_params["run_id"]
+        return run_id, run_folder(self.settings.runs_dir, run_id)
+
+    def live_state(self, run_id: str) -> str | None:
+        live = self.runs.get(run_id)
         return live.status()["state"] if live is not None and live.active else None
 
-    def rows(query: str) -> list[dict[str, Any]]:
+    def rows(self, query: str) -> list[dict[str, Any]]:
         found = []
-        for run_id in store.list_ids()[:MAX_LISTED]:
+        for run_id in self.store.list_ids()[:MAX_LISTED]:
             try:
-                run_folder(settings.runs_dir, run_id)
-                row = summary_row(store.load(run_id), live_status=live_status(run_id))
+                run_folder(self.settings.runs_dir, run_id)
+                row = summary_row(self.store.load(run_id), live_status=self.live_state(run_id))
             except (Refused, ValueError, OSError, KeyError):
                 continue  # a damaged run is left out of the list, as in `autogpt runs list`
             if not query or matches(row, query):
                 found.append(row)
         return found
 
-    async def list_page(request: Request) -> Response:
+    async def list_page(self, request: Request) -> Response:
         return _page("index.html")
 
-    async def run_page(request: Request) -> Response:
-        run_folder(settings.runs_dir, request.path_params["run_id"])
+    async def run_page(self, request: Request) -> Response:
+        self.folder(request)
         return _page("run.html")
 
-    async def list_runs(request: Request) -> Response:
-        query = request.query_params.get("q", "")[:500]
-        return JSONResponse(await run_in_threadpool(rows, query))
+    async def list_runs(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(self.rows, request.query_params.get("q", "")[:500]))
 
-    async def show_run(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        run_folder(settings.runs_dir, run_id)
+    async def show_run(self, request: Request) -> Response:
+        run_id, _ = self.folder(request)
         try:
-            log = await run_in_threadpool(store.load, run_id)
+            log = await run_in_threadpool(self.store.load, run_id)
         except ValueError as exc:
             raise Refused(422, str(exc)) from None
-        live = runs.get(run_id)
-        return JSONResponse({**summary_row(log, live_status=live_status(run_id)), "torn_tail": log.torn_tail,
+        live = self.runs.get(run_id)
+        return JSONResponse({**summary_row(log, live_status=self.live_state(run_id)), "torn_tail": log.torn_tail,
                              "config": log.meta.get("config", {}), "result": log.result,
                              "model_spec": log.meta.get("model_spec", ""),
                              "here": live.status() if live is not None else None})
 
-    async def stream_run(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        folder = run_folder(settings.runs_dir, run_id)
+    async def stream_run(self, request: Request) -> Response:
+        run_id, folder = self.folder(request)
         after = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
         if not after.isdigit():
             raise Refused(400, "after must be a line number")
 
         def status() -> dict[str, Any] | None:
-            live = runs.get(run_id)
+            live = self.runs.get(run_id)
             return live.status() if live is not None else None
 
         return EventSourceResponse(run_events(folder, int(after), status), ping=15)
 
-    async def start_run(request: Request) -> Response:
+    async def start_run(self, request: Request) -> Response:
         body = StartRequest.model_validate(await _json(request))
-        run_id = await run_in_threadpool(runs.start, body)
+        run_id = await run_in_threadpool(self.runs.start, body)
         return JSONResponse({"run_id": run_id}, status_code=201)
 
-    async def resume_run(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        run_folder(settings.runs_dir, run_id)
+    async def resume_run(self, request: Request) -> Response:
+        run_id, _ = self.folder(request)
         body = ResumeRequest.model_validate(await _json(request))
-        await run_in_threadpool(runs.resume, run_id, body)
+        await run_in_threadpool(self.runs.resume, run_id, body)
         return JSONResponse({"run_id": run_id}, status_code=202)
 
-    async def stop_run(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        run_folder(settings.runs_dir, run_id)
+    async def stop_run(self, request: Request) -> Response:
+        run_id, _ = self.folder(request)
         await _json(request)
-        runs.stop(run_id)
+        self.runs.stop(run_id)
         return JSONResponse({"run_id": run_id, "state": "stopping"}, status_code=202)
 
-    async def answer_approval(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        run_folder(settings.runs_dir, run_id)
+    async def answer_approval(self, request: Request) -> Response:
+        run_id, _ = self.folder(request)
         answer = ApprovalAnswer.model_validate(await _json(request))
-        runs.decide(run_id, answer.approval_id, answer.decision, answer.detail)
+        self.runs.decide(run_id, answer.approval_id, answer.decision, answer.detail)
         return JSONResponse({"run_id": run_id, "decision": answer.decision})
 
-    async def page_settings(request: Request) -> Response:
-        return JSONResponse({"models": list(settings.models), "sandboxes": [k.value for k in SandboxKind],
-                             "sandbox": settings.sandbox.value, "approve": settings.approve,
-                             "workspace": str(settings.workspace.resolve()),
-                             "runs_dir": str(settings.runs_dir.resolve()), "max_steps": 12})
+    async def page_settings(self, request: Request) -> Response:
+        s = self.settings
+        return JSONResponse({"models": list(s.models), "sandboxes": [k.value for k in SandboxKind],
+                             "sandbox": s.sandbox.value, "approve": s.approve, "workspace": str(s.workspace.resolve()),
+                             "runs_dir": str(s.runs_dir.resolve()), "max_steps": DEFAULT_STEPS})
 
-    async def stylesheet(request: Request) -> Response:
+    async def stylesheet(self, request: Request) -> Response:
         return Response(code_css(), media_type="text/css")
 
-    routes = [
-        Route("/", list_page), Route("/runs/{run_id}", run_page), Route("/assets/code.css", stylesheet),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        Route("/api/settings", page_settings),
-        Route("/api/runs", list_runs, methods=["GET"]), Route("/api/runs", start_run, methods=["POST"]),
-        Route("/api/runs/{run_id}", show_run), Route("/api/runs/{run_id}/events", stream_run),
-        Route("/api/runs/{run_id}/stop", stop_run, methods=["POST"]),
-        Route("/api/runs/{run_id}/resume", resume_run, methods=["POST"]),
-        Route("/api/runs/{run_id}/approval", answer_approval, methods=["POST"]),
-    ]
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.list_page), Route("/runs/{run_id}", self.run_page),
+            Route("/assets/code.css", self.stylesheet), Mount("/static", StaticFiles(directory=STATIC)),
+            Route("/api/settings", self.page_settings),
+            Route("/api/runs", self.list_runs, methods=["GET"]), Route("/api/runs", self.start_run, methods=["POST"]),
+            Route("/api/runs/{run_id}", self.show_run), Route("/api/runs/{run_id}/events", self.stream_run),
+            Route("/api/runs/{run_id}/stop", self.stop_run, methods=["POST"]),
+            Route("/api/runs/{run_id}/resume", self.resume_run, methods=["POST"]),
+            Route("/api/runs/{run_id}/approval", self.answer_approval, methods=["POST"]),
+        ]
+
+
+def create_app(settings: UiSettings, load_model: Callable[[str], ChatModel],
+               on_ready: Callable[[], None] | None = None) -> Starlette:
+    """The app; `load_model(spec)` gives the model a run uses, `on_ready()` is called once it serves.
+
+    On shutdown the run in progress is stopped (it stays resumable); `app.state.stopped_runs` lists it.
+    """
+    runs = LiveRuns(settings, load_model)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if on_ready is not None:
@@ -183,8 +193,8 @@ def create_app(settings: UiSettings, load_model: Callable[[str], ChatModel],
         app.state.stopped_runs = await run_in_threadpool(runs.shutdown)
 
     guard = Middleware(RequestGuard, token=settings.token, allowed_hosts=settings.allowed_hosts)
-    app = Starlette(routes=routes, middleware=[guard], exception_handlers=_ERROR_HANDLERS, lifespan=lifespan,
-                    max_body_size=MAX_BODY_BYTES)
+    app = Starlette(routes=Endpoints(settings, runs).routes(), middleware=[guard], exception_handlers=_ERROR_HANDLERS,
+                    lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
     app.state.runs, app.state.stopped_runs = runs, []
     return app
 
