@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
@@ -130,7 +131,9 @@ class Endpoints:
             live = self.runs.get(run_id)
             return live.status() if live is not None else None
 
-        return EventSourceResponse(run_events(folder, int(after), status), ping=15)
+        shutdown = anyio.Event()  # set by sse-starlette when the server stops: the stream ends cleanly
+        return EventSourceResponse(run_events(folder, int(after), status, shutdown.is_set), ping=15,
+                                   shutdown_event=shutdown, shutdown_grace_period=1.0)
 
     async def start_run(self, request: Request) -> Response:
         body = StartRequest.model_validate(await _json(request))
@@ -190,7 +193,7 @@ def create_app(settings: UiSettings, load_model: Callable[[str], ChatModel],
         if on_ready is not None:
             on_ready()
         yield
-        app.state.stopped_runs = await run_in_threadpool(runs.shutdown)
+        app.state.stopped_runs = runs.shutdown()  # blocking on purpose: nothing else is served any more
 
     guard = Middleware(RequestGuard, token=settings.token, allowed_hosts=settings.allowed_hosts)
     app = Starlette(routes=Endpoints(settings, runs).routes(), middleware=[guard], exception_handlers=_ERROR_HANDLERS,

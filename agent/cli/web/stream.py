@@ -55,11 +55,13 @@ def parse_record(line: bytes) -> dict[str, Any] | None:
 
 
 async def run_events(folder: Path, after: int, live_status: Callable[[], dict[str, Any] | None],
+                     closing: Callable[[], bool] = lambda: False,
                      poll_s: float = POLL_S) -> AsyncIterator[dict[str, Any]]:
-    """The messages for one run's page; `after` skips lines the page already has (Last-Event-ID)."""
+    """The messages for one run's page; `after` skips lines the page already has (Last-Event-ID).
+    Ends after the run's end, or when `closing()` (the server shuts down)."""
     tail, viewer = LogTail(folder / EVENTS_FILE), RunViewer()
     seq, ended, last_status = 0, False, None
-    while True:
+    while not closing():
         for line in tail.read():
             seq += 1
             record = parse_record(line)
