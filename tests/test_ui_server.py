@@ -33,12 +33,15 @@ def test_ctrl_c_ends_the_server_cleanly_and_the_run_it_stopped_resumes_from_the_
         run_id = call(server.url + "api/runs", {"goal": "Write primes.py and run it"})["run_id"]
         wait_until(lambda: (call(f"{server.url}api/runs/{run_id}")["here"] or {}).get("approval"),
                    what="the write_file approval")
+        page = urllib.request.urlopen(f"{server.url}api/runs/{run_id}/events", timeout=30)  # a page watching
+        assert b"event: event" in page.read1(65536)
         server.process.send_signal(signal.SIGINT)
         code = server.process.wait(timeout=20)
     finally:
         output = server.stop()
     assert code == 0, output
-    assert "Traceback" not in output
+    assert "Traceback" not in output and "ERROR" not in output
+    page.read()  # the stream was ended by the server, not cut
     assert f"stopped run {run_id}; `autogpt resume {run_id}` continues it" in output
     assert RunStore(runs).load(run_id).result is None  # interrupted: no result, log intact
 
