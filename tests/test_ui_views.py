@@ -80,3 +80,14 @@ def test_search_needs_every_word_somewhere_in_the_row():
     assert matches(row, "primes DONE")
     assert matches(row, "abc123")
     assert not matches(row, "primes failed")
+
+
+def test_a_list_row_shows_the_goals_first_line_neutralised(tmp_path):
+    from agent.cli.web.views import summary_row
+    from agent.store import RunLog
+
+    log = RunLog("r1", {"goal": "Rename \u202etxt.exe <now>\nthen more", "started": 1.0}, [], None, False, [])
+    row = summary_row(log)
+    assert row["goal"] == "Rename \u202etxt.exe <now>\nthen more" and row["status"] == "interrupted"
+    assert row["goal_html"] == 'Rename <span class="ctl" title="control character">\\u202e</span>txt.exe &lt;now&gt;'
+    assert summary_row(log, live_status="running")["live"] is True

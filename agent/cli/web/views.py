@@ -19,13 +19,18 @@ from agent.store import RunLog
 
 HEAD_LINES = 12  # a long observation shows this many lines, the rest folded
 FOLD_CHARS = 2_000
+GOAL_CHARS = 140  # of a goal's first line, in the list
 
 
 def summary_row(log: RunLog, *, live_status: str | None = None) -> dict[str, Any]:
-    """One row of the runs list; the same fields as `autogpt runs list --json`, plus `live`."""
+    """One row of the runs list: the fields of `autogpt runs list --json`, plus `live`, `tokens` and
+    `goal_html` (the goal's first line, as the list shows it)."""
     state = RunState.from_events(log.events)
     status = live_status or (state.final.status if state.final else "interrupted")
-    return {"id": log.run_id, "goal": log.meta.get("goal", ""), "status": status, "steps": state.step,
+    goal = str(log.meta.get("goal", ""))
+    line = goal.strip().split("\n", 1)[0]
+    line = line if len(line) <= GOAL_CHARS else line[:GOAL_CHARS - 3] + "..."
+    return {"id": log.run_id, "goal": goal, "status": status, "steps": state.step, "goal_html": text_html(line),
             "started": log.meta.get("started") or (log.timestamps[0] if log.timestamps else None),
             "duration_s": round(log.elapsed_s, 2), "answer": state.final.answer if state.final else "",
             "model": log.meta.get("model", ""), "live": live_status is not None,

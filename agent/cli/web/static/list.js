@@ -3,11 +3,6 @@
 
 let allRuns = [];
 
-function firstLine(text) {
-  const line = (text || "").split("\n")[0];
-  return line.length > 140 ? line.slice(0, 137) + "..." : line;
-}
-
 function matches(run, words) {
   const hay = [run.id, run.goal, run.status, run.model, run.answer].join(" ").toLowerCase();
   return words.every((w) => hay.includes(w));
@@ -23,7 +18,7 @@ function renderRuns() {
     const idCell = el("td", "id-cell");
     idCell.append(runIdNode(run.id));
     const goalCell = el("td", "goal-cell");
-    const link = el("a", null, firstLine(run.goal) || "(no goal)");
+    const link = run.goal_html ? htmlEl("a", null, run.goal_html) : el("a", "muted", "(no goal)");
     link.href = "/runs/" + encodeURIComponent(run.id);
     goalCell.append(link);
     const statusCell = el("td");
