@@ -1,13 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run GOAL="..."   creates .venv, installs what is missing, runs the agent with the default model
-#   make test             the same set-up, plus the Docker engine and sandbox image, then the tests
+#   make test             the same set-up, plus the Docker engine, the sandbox image and a headless browser,
+#                         then the tests
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 GOAL   ?= What is 2 to the power of 20?
 ARGS   ?=
 
-.PHONY: setup run test engine sandbox-tools compiler lint clean
+.PHONY: setup run test engine sandbox-tools compiler browser lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,7 +42,16 @@ engine: setup
 	@bash .ci/docker-engine.sh || { [ -z "$$CI" ] || exit 1; \
 	  echo "warning: no Docker engine; Docker sandbox tests will be skipped"; }
 
-test: setup engine compiler
+# Headless Chromium and its driver, for the web page's browser test (tests/test_ui_browser.py): required in
+# CI (CI=true), best effort elsewhere (root + apt).
+browser:
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  { [ -z "$$CI" ] || { echo "error: CI needs chromium and chromium-driver" >&2; exit 1; }; \
+	  echo "warning: no chromium/chromedriver; the browser test will be skipped"; }
+
+test: setup engine compiler browser
 	$(PY) -m pytest -q $(ARGS)
 
 lint: setup

@@ -1,6 +1,6 @@
 """The `autogpt` command line: every command, and everything that prints, lives in this package.
 
-Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`, `sandbox`);
+Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`, `sandbox`, `ui`);
 `app` mounts them. The agent's core (`agent.loop` and its parts) never prints: it yields events that
 `agent.cli.render` turns into terminal output.
 """
@@ -15,6 +15,7 @@ from agent.cli.classify import classify_app, train_classifier_command
 from agent.cli.run import resume_command, run_command
 from agent.cli.runs import runs_app
 from agent.cli.sandbox import sandbox_app
+from agent.cli.ui import ui_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Auto-GPT: a local-first autonomous task runner.")
@@ -26,6 +27,7 @@ app.command("bench")(bench_command)
 app.add_typer(classify_app, name="classify")
 app.command("train-classifier")(train_classifier_command)
 app.add_typer(sandbox_app, name="sandbox")
+app.command("ui")(ui_command)
 
 
 def main() -> None:
