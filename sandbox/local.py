@@ -85,6 +85,8 @@ class LocalSandbox:
         capture = OutputCapture(self.config.output_bytes)
         ooms_before = self._cgroup.oom_kills() if self._cgroup else 0
         started = time.monotonic()
+        if self.sandbox_user is not None:
+            workspace_access.refresh(self.workspace, self.sandbox_user)
         executor = self._warm_executor()
         with self._quota.watch(lambda: self._stop_call(executor)) as quota:
             if executor is not None:
