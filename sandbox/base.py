@@ -86,7 +86,9 @@ class ExecResult:
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        """The command ran to its end and exited 0, and the sandbox did not stop it (a call that went past
+        the workspace quota may have exited 0 before the kill landed)."""
+        return self.exit_code == 0 and not self.timed_out and self.failure is None
 
     def to_json(self) -> dict:
         return asdict(self)

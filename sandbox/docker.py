@@ -233,6 +233,19 @@ class DockerSandbox:
             time.sleep(0.002)
         return True
 
+    def leftover_pids(self) -> set[int]:
+        """Host pids of processes left in the container between calls (empty when all is well): everything
+        in its pids cgroup but PID 1 and the warm executor; empty where the cgroup cannot be read."""
+        if self._cgroup_procs is None or self.container is None:
+            return set()
+        if not self._init_pid:
+            self._init_pid = int(self._client.api.inspect_container(self.container.id)["State"]["Pid"])
+        try:
+            pids = {int(p) for p in self._cgroup_procs.read_text().split()}
+        except OSError:
+            return set()
+        return pids - {self._init_pid, self._executor_pid}
+
     def close(self) -> None:
         executor, self._executor = getattr(self, "_executor", None), None
         if executor is not None:

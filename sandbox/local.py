@@ -104,6 +104,11 @@ class LocalSandbox:
             duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure,
         )
 
+    def leftover_pids(self) -> set[int]:
+        """Host pids of processes left in the sandbox between calls (empty when all is well): everything in
+        its cgroup but the warm sandbox's own processes; empty where there is no cgroup to look in."""
+        return self._cgroup.pids() - self._keep if self._cgroup is not None else set()
+
     def close(self) -> None:
         self._stop_executor()
         if self._cgroup is not None:

@@ -29,7 +29,7 @@ from sandbox.workspace_scan import WorkspaceUsage, refuse_hard_links, scan
 POLL_S = 0.05
 MIN_WALK_EVERY_S = 2.0
 WALK_COST_FACTOR = 20  # walk at most every 20x its own duration
-PAST_LIMIT_WALK = 2  # a workspace left past its quota is walked up to this many times its limits
+PAST_LIMIT_WALK = 10  # a workspace left past its quota is walked in full, up to 10x its entries
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,11 @@ class WorkspaceQuota:
     def room(self) -> tuple[int, int]:
         """The limits for the next call: the quota, or, for a workspace a stopped call left past it, what it
         holds now (it may shrink, not grow)."""
-        if self.usage.over(self.max_bytes, self.max_entries):
-            self.walk(PAST_LIMIT_WALK * self.max_bytes, PAST_LIMIT_WALK * self.max_entries)
+        if self.usage.over(self.max_bytes, self.max_entries):  # a full walk: what it holds is the new limit
+            self.walk(None, PAST_LIMIT_WALK * self.max_entries)
         return max(self.max_bytes, self.usage.bytes), max(self.max_entries, self.usage.entries)
 
-    def walk(self, allowed_bytes: int, allowed_entries: int) -> WorkspaceUsage:
+    def walk(self, allowed_bytes: int | None, allowed_entries: int) -> WorkspaceUsage:
         counters, started = FsCounters.of(self.workspace), time.monotonic()
         self.usage = scan(self.workspace, max_entries=allowed_entries, max_bytes=allowed_bytes)
         self._counters, self._walked_at = counters, time.monotonic()
