@@ -477,11 +477,13 @@ def test_a_link_swapped_in_during_the_file_tools_never_leads_outside(box: Sandbo
 
 
 def _attempt(tool: object, ctx: ToolContext, args: dict[str, str]) -> str:
-    """What a file tool returned, "refused" for a link it would not follow, or the start of its error."""
+    """What a file tool did, in a word: the text read_file returned, "created" for write_file, "refused" for
+    a link it would not follow, or the start of its error."""
     try:
-        return tool.invoke(ctx, args)  # type: ignore[attr-defined]
+        text = tool.invoke(ctx, args)  # type: ignore[attr-defined]
     except ToolError as exc:
-        return "refused" if "symbolic link" in str(exc) else str(exc)[:60]
+        return "refused" if "symbolic link" in str(exc) else str(exc)[:40].replace(args["path"], "PATH")
+    return text.split()[0] if text.startswith(("created", "replaced")) else text
 
 
 def test_a_hard_link_planted_before_the_run_is_refused(box: Sandbox, fresh_box: Callable[..., Sandbox],
