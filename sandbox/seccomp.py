@@ -87,6 +87,7 @@ def bpf_program() -> bytes:
         raise SandboxUnavailable(
             f"the sandbox's seccomp filter needs libseccomp ({exc}): apt-get install -y libseccomp2, "
             "pip install pyseccomp") from exc
+    rules.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)  # another ABI: not this filter's
     for name in DENIED:
         _add(rules, seccomp.ERRNO(errno.EPERM), name)
     for name in ENOSYS_CALLS:
