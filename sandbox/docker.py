@@ -197,10 +197,9 @@ class DockerSandbox:
         From the host through the container's pids cgroup where we may (an exec cannot start while a fork
         bomb holds every pid), else with `kill -9 -1` exec'd inside (which spares nothing but PID 1).
         """
-        if spare_executor and not self._executor_pid and self._executor is not None:
-            with contextlib.suppress(Exception):
-                self._executor_pid = executor_pid(self._client.api, self._executor)
-        spare = {self._executor_pid} if spare_executor and self._executor_pid else set()
+        spare = self._executor_pids() if spare_executor else set()
+        if spare_executor and not spare:
+            return  # the executor cannot be told apart: its own clean-up after the call stands
         if self._cgroup_procs is not None and self._kill_from_host(self._cgroup_procs, spare):
             return
         if spare_executor:
@@ -211,6 +210,14 @@ class DockerSandbox:
             kill_id = api.exec_create(self.container.id, kill, user=self.user)["Id"]
             api.exec_start(kill_id, detach=True)
             _exit_code(api, kill_id)
+
+    def _executor_pids(self) -> set[int]:
+        """The host pids the after-call clean-up spares besides PID 1: the warm executor's (empty while it
+        is unknown)."""
+        if not self._executor_pid and self._executor is not None:
+            with contextlib.suppress(Exception):
+                self._executor_pid = executor_pid(self._client.api, self._executor)
+        return {self._executor_pid} if self._executor_pid else set()
 
     def _kill_from_host(self, procs: Path, spare: set[int] | None = None, wait_s: float = 5.0) -> bool:
         if not self._init_pid:
@@ -244,7 +251,7 @@ class DockerSandbox:
             pids = {int(p) for p in self._cgroup_procs.read_text().split()}
         except OSError:
             return set()
-        return pids - {self._init_pid, self._executor_pid}
+        return pids - {self._init_pid} - self._executor_pids()
 
     def close(self) -> None:
         executor, self._executor = getattr(self, "_executor", None), None

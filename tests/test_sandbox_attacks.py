@@ -659,7 +659,7 @@ def test_the_model_server_checks_content_length_bounds_connections_and_times_out
     from agent.llm.openai_server import MAX_BODY_BYTES, ChatCompletionsServer
     from agent.testing import ScriptedModel
 
-    server = ChatCompletionsServer(ScriptedModel([]), port=0, max_connections=2, idle_timeout=1.0,
+    server = ChatCompletionsServer(ScriptedModel([]), port=0, max_connections=2, idle_timeout=3.0,
                                    api_key="k3y").start()
     port = server.server_address[1]
     auth = "Authorization: Bearer k3y\n"
@@ -673,10 +673,11 @@ def test_the_model_server_checks_content_length_bounds_connections_and_times_out
         assert code == 411 and "Content-Length" in body["error"]["message"]
         assert _http(port, f"{POST}Authorization: Bearer k3z\nContent-Length: 5\n")[0] == 401
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
-        time.sleep(0.2)
-        code, body, _ = _http(port, "GET /health HTTP/1.1\nHost: x\n" + auth)
+        code, body, deadline = 0, {}, time.monotonic() + 3
+        while code != 503 and time.monotonic() < deadline:  # once the server has taken both in
+            code, body, _ = _http(port, "GET /health HTTP/1.1\nHost: x\n" + auth)
         assert code == 503 and body["error"]["type"] == "server_busy"  # a third connection is refused
-        idle[0].settimeout(3)
+        idle[0].settimeout(6)
         assert idle[0].recv(1) == b"", "an idle connection was not closed"
         time.sleep(0.3)
         assert _http(port, "GET /health HTTP/1.1\nHost: x\n" + auth)[:2] == (200, {"ok": True})
