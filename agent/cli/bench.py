@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,6 +24,7 @@ from agent.bench import (
     report_json,
 )
 from agent.cli.options import ModelOpt, SandboxOpt, fail
+from agent.cli.render import shown
 from sandbox.base import SandboxKind
 
 
@@ -100,15 +100,15 @@ def report_table(report: BenchReport) -> Table:
         table.add_column(name, justify=justify, overflow="fold" if name in ("task", "answer") else "ellipsis")
     for r in report.tasks:
         answer = (r.answer or r.error).replace("\n", " ")
-        table.add_row(escape(r.id), "[green]✓[/]" if r.passed else "[red]✗[/]", r.status, str(r.steps),
+        table.add_row(shown(r.id), "[green]✓[/]" if r.passed else "[red]✗[/]", r.status, str(r.steps),
                       f"{r.tokens_in}/{r.tokens_out}", f"{r.seconds:.1f}",
-                      escape(answer[:80] + ("…" if len(answer) > 80 else "")))
+                      shown(answer[:80] + ("…" if len(answer) > 80 else "")))
     return table
 
 
 def _result_line(r: TaskResult) -> str:
     mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
-    return f"{mark} {escape(r.id)}  [dim]{r.status}, {r.steps} steps, {r.seconds:.1f} s[/]"
+    return f"{mark} {shown(r.id)}  [dim]{r.status}, {r.steps} steps, {r.seconds:.1f} s[/]"
 
 
 def _totals_line(report: BenchReport) -> str:

@@ -20,7 +20,7 @@ from rich.table import Table
 from agent.approval import ApprovalPolicy
 from agent.cli.approval import TerminalApprover
 from agent.cli.options import DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
-from agent.cli.render import MARK, render_event
+from agent.cli.render import MARK, render_event, shown
 from agent.cli.runs import summarize
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
@@ -154,7 +154,7 @@ class LiveStatus:
 
     def _refresh(self) -> None:
         tail = _shorten(self._text, 10_000)[-60:]
-        self._status.update(f"[bold]{escape(self._what)}[/] [dim]{escape(tail)}[/]")
+        self._status.update(f"[bold]{shown(self._what)}[/] [dim]{shown(tail)}[/]")
 
 
 class Chat:
@@ -174,8 +174,8 @@ class Chat:
 
     def loop(self) -> int:
         """Read goals and commands until /quit, Ctrl-D or a second Ctrl-C; returns the exit code."""
-        self.console.print(f"[bold]Auto-GPT chat[/]  model [cyan]{escape(self.agent.model.name)}[/] on "
-                           f"[cyan]{self.agent.model.device}[/]  workspace {escape(str(self.workspace))}  "
+        self.console.print(f"[bold]Auto-GPT chat[/]  model [cyan]{shown(self.agent.model.name)}[/] on "
+                           f"[cyan]{self.agent.model.device}[/]  workspace {shown(str(self.workspace))}  "
                            f"approval {'on' if self.approving else 'off'}.  Type a goal, or /help.")
         while True:
             try:
@@ -229,12 +229,12 @@ class Chat:
                                f"(`autogpt resume {state.run_id}` continues it).  Ctrl-C again leaves.")
         except SetupError as exc:
             self.live.stop()
-            self.console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            self.console.print(f"[bold red]error:[/] {shown(str(exc))}")
             return
         except Exception as exc:  # the session outlives a crashed run; its log stays resumable
             status = "crashed"
             self.live.stop()
-            self.console.print(f"[bold red]the run crashed:[/] {type(exc).__name__}: {escape(str(exc))}")
+            self.console.print(f"[bold red]the run crashed:[/] {type(exc).__name__}: {shown(str(exc))}")
         finally:
             self.live.stop()
             if stream is not None:
@@ -255,14 +255,14 @@ class Chat:
             self.show_runs()
         elif name == "/model":
             model = self.agent.model
-            self.console.print(f"model [cyan]{escape(model.name)}[/] on [cyan]{model.device}[/] (spec "
-                               f"{escape(self.agent.model_spec)}, context {model.context_window} tokens)")
+            self.console.print(f"model [cyan]{shown(model.name)}[/] on [cyan]{model.device}[/] (spec "
+                               f"{shown(self.agent.model_spec)}, context {model.context_window} tokens)")
         elif name == "/approve" and arg in ("on", "off", ""):
             if arg:
                 self.set_approval(arg == "on")
             self.console.print(f"approval is {'on' if self.approving else 'off'}")
         else:
-            self.console.print(f"unknown command {escape(line)}; /help lists them")
+            self.console.print(f"unknown command {shown(line)}; /help lists them")
         return True
 
     def show_plan(self) -> None:
@@ -273,7 +273,7 @@ class Chat:
         self.console.print(f"[bold]plan[/] of run {run.run_id}")
         for index, step in enumerate(run.plan, start=1):
             mark = escape(f"[{MARK[step.status]}]")
-            self.console.print(f"  {mark} {index}. {escape(step.text)}  [dim]{step.status}[/]")
+            self.console.print(f"  {mark} {index}. {shown(step.text)}  [dim]{step.status}[/]")
 
     def show_runs(self, limit: int = 10) -> None:
         table = Table("id", "status", "steps", "goal")
@@ -282,7 +282,7 @@ class Chat:
                 row = summarize(self.agent.store.load(run_id))
             except ValueError:
                 continue
-            table.add_row(row["id"], row["status"], str(row["steps"]), escape(_shorten(_first_line(row["goal"]), 60)))
+            table.add_row(row["id"], row["status"], str(row["steps"]), shown(_shorten(_first_line(row["goal"]), 60)))
         self.console.print(table if table.row_count else "no runs yet")
 
     def _ask(self, prompt: str) -> str:

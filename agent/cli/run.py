@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from rich.console import Console
 from agent.cli.approval import make_run_approver
 from agent.cli.options import DeviceOpt, DtypeOpt, JsonFlag, ModelOpt, RunsDir, SandboxOpt, fail, load_model
 from agent.cli.render import render_event
+from agent.cli.terminal_text import safe_json
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
 from agent.llm.base import ModelSetupError
@@ -109,4 +109,4 @@ def _drive(console: Console, events, agent, json_output: bool, verbose: bool) ->
         console.print("[yellow]interrupted[/]: resume with `autogpt resume RUN_ID`")
         raise typer.Exit(130) from None
     if json_output and agent.result is not None:
-        sys.stdout.write(json.dumps(agent.result.to_json()) + "\n")
+        sys.stdout.write(safe_json(agent.result.to_json()) + "\n")
