@@ -192,3 +192,25 @@ def test_the_default_model_calls_an_mcp_tool_in_a_real_run(tmp_path: Path) -> No
     assert log.exists(), f"get_weather was never called:\n{proc.stderr}"
     assert json.loads(log.read_text().splitlines()[0]) == {"city": "Paris"}
     assert "rain" in json.loads(proc.stdout.strip().splitlines()[-1])["answer"]
+
+
+def test_bench_gives_each_task_run_the_mcp_servers(runs: McpRuns) -> None:
+    suite = runs.tmp / "suite.jsonl"
+    suite.write_text(json.dumps({"id": "sum", "goal": "Add 2 and 3 with the calculator.",
+                                 "check": 'test "$AGENT_ANSWER" = 5'}) + "\n")
+    proc = runs.start([act("add", a=2, b=3), act("finish", answer="5")], "bench", str(suite), "--sandbox",
+                      "local", "--unsafe-local", "--mcp-config", runs.config.name, "--out", "report.json")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    report = json.loads((runs.tmp / "report.json").read_text())
+    assert report["totals"]["passed"] == 1, out
+    assert runs.calls() == [{"tool": "add", "args": {"a": 2, "b": 3}}]
+
+
+def test_bench_refuses_a_bad_mcp_config_before_any_task(runs: McpRuns) -> None:
+    suite = runs.tmp / "suite.jsonl"
+    suite.write_text(json.dumps({"id": "t", "goal": "g", "check": "true"}) + "\n")
+    runs.config.write_text('{"mcpServers": {"x": {"comand": "typo"}}}')
+    proc = runs.start([], "bench", str(suite), "--mcp-config", str(runs.config))
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "comand" in out and "Traceback" not in out, out
