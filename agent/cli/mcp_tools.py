@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -49,6 +50,8 @@ def mcp_registry(config: AgentConfig, console: Console) -> Iterator[ToolRegistry
             connections.start()
     except McpSetupError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:  # the servers started so far were stopped
+        raise typer.Exit(130) from None
     try:
         builtin = default_tools(shell=config.shell)
         tools = connections.tools(taken=builtin.names())
