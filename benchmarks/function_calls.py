@@ -1,7 +1,8 @@
 """Function-calling accuracy through the product's own path, on BFCL's `multiple` category.
 
     .venv/bin/pip install --no-deps bfcl-eval==2026.3.23     # the data and the AST checker (make setup does it)
-    .venv/bin/python benchmarks/function_calls.py [--limit 200] [--model default] [--out calls.jsonl]
+    .venv/bin/python benchmarks/function_calls.py [--limit 200] [--plain-limit 50] [--model default]
+                                                  [--out calls.jsonl [--resume]]
 
 Each case of the Berkeley Function-Calling Leaderboard's `multiple` set offers 2-4 functions and asks one
 question that one call answers. Its functions are registered with `schema_tool` (their BFCL parameter types
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import statistics
 import sys
 import time
 import types
@@ -120,7 +122,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N cases (0: all 200)")
     parser.add_argument("--model", default="default")
     parser.add_argument("--modes", default=",".join(MODES), help="grammar, plain or both (side by side)")
+    parser.add_argument("--plain-limit", type=int, default=0,
+                        help="decode `plain` on the first N cases only (0: all); it writes up to 320 tokens of "
+                        "prose per case, 3-4x the time of a `grammar` call")
     parser.add_argument("--out", type=Path, help="write one JSON line per case and mode here")
+    parser.add_argument("--resume", action="store_true", help="keep the results already in --out, run the rest")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     if not set(modes) <= set(MODES):
@@ -134,34 +140,51 @@ def main() -> None:
     check = ast_checker()
     model = load_chat_model(args.model)
     config = AgentConfig()
-    right = dict.fromkeys(modes, 0)
-    parsed = dict.fromkeys(modes, 0)
-    seconds = dict.fromkeys(modes, 0.0)
-    out = args.out.open("w", encoding="utf-8") if args.out else None
-    for case in cases:
+    done = _recorded(args.out) if args.resume and args.out else {}
+    out = args.out.open("a" if args.resume else "w", encoding="utf-8") if args.out else None
+    for index, case in enumerate(cases):
         registry = registry_for(case)
         for mode in modes:  # side by side: both ways of decoding see the machine in the same state
+            if (mode == "plain" and args.plain_limit and index >= args.plain_limit) or (case["id"], mode) in done:
+                continue
             call, text, took = first_call(model, case, registry, mode == "grammar", config)
             verdict = (check(case["function"], [call], case["ground_truth"], Language.PYTHON, CATEGORY,
                              CHECKER_MODEL) if call is not None else {"valid": False, "error": ["not parsed"]})
-            right[mode] += bool(verdict["valid"])
-            parsed[mode] += call is not None
-            seconds[mode] += took
-            print(f"{mode:7} {case['id']:12} {'right' if verdict['valid'] else 'wrong'}  {text[:100]!r}",
-                  flush=True)
+            record = {"id": case["id"], "mode": mode, "right": bool(verdict["valid"]), "call": call,
+                      "reply": text, "seconds": round(took, 2), "error": verdict.get("error", [])}
+            done[(case["id"], mode)] = record
+            print(f"{mode:7} {case['id']:12} {'right' if record['right'] else 'wrong'}  {text[:100]!r}", flush=True)
             if out is not None:
-                out.write(json.dumps({"id": case["id"], "mode": mode, "right": bool(verdict["valid"]),
-                                      "call": call, "reply": text, "seconds": round(took, 2),
-                                      "error": verdict.get("error", [])}, ensure_ascii=False) + "\n")
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
+    print(json.dumps(summarize(done, cases, modes, model)))
+
+
+def _recorded(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    if not path.exists():
+        return {}
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {(r["id"], r["mode"]): r for r in records}
+
+
+def summarize(done: dict[tuple[str, str], dict[str, Any]], cases: list[dict[str, Any]], modes: list[str],
+              model: Any) -> dict[str, Any]:
+    """Per mode: right / cases it ran on; and both modes on the cases both ran on (the side-by-side figure)."""
     summary: dict[str, Any] = {"model": model.name, "device": model.device, "category": CATEGORY,
                                "cases": len(cases)}
+    ids = [c["id"] for c in cases]
     for mode in modes:
-        summary[mode] = {"right": right[mode], "share": round(right[mode] / max(1, len(cases)), 3),
-                         "parsed": parsed[mode],
-                         "seconds_per_case": round(seconds[mode] / max(1, len(cases)), 2)}
-        print(f"{mode}: {right[mode]}/{len(cases)} first calls right ({parsed[mode]} parsed)", flush=True)
-    print(json.dumps(summary))
+        ran = [done[(i, mode)] for i in ids if (i, mode) in done]
+        right = sum(r["right"] for r in ran)
+        summary[mode] = {"right": right, "of": len(ran), "share": round(right / max(1, len(ran)), 3),
+                         "parsed": sum(r["call"] is not None for r in ran),
+                         "median_seconds": statistics.median(r["seconds"] for r in ran) if ran else 0.0}
+        print(f"{mode}: {right}/{len(ran)} first calls right", flush=True)
+    both = [i for i in ids if all((i, m) in done for m in modes)]
+    if len(modes) > 1:
+        summary["side_by_side"] = {"cases": len(both), **{m: sum(done[(i, m)]["right"] for i in both)
+                                                          for m in modes}}
+    return summary
 
 
 if __name__ == "__main__":
