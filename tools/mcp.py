@@ -45,7 +45,7 @@ class McpSetupError(RuntimeError):
 @dataclass
 class _Connection:
     config: McpServerConfig
-    errlog: IO[str]
+    errlog: IO[str] | None = None  # the server's stderr, kept for the error messages
     name: str = ""
     client: Any = None
     listed: list[Any] = field(default_factory=list)  # mcp.types.Tool
@@ -56,6 +56,8 @@ class _Connection:
     closed: bool = False  # a call found the connection closed: the server exited or hung up
 
     def stderr_tail(self) -> str:
+        if self.errlog is None:
+            return ""
         try:
             self.errlog.flush()
             self.errlog.seek(0)
@@ -77,8 +79,7 @@ class McpServers:
     """The MCP servers of one run (or chat session): started together, stopped together."""
 
     def __init__(self, configs: list[McpServerConfig], *, start_seconds: float = START_SECONDS) -> None:
-        self._connections = [_Connection(c, tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace"))
-                             for c in configs]
+        self._connections = [_Connection(c) for c in configs]
         self._start_seconds = start_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -103,6 +104,7 @@ class McpServers:
         self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-client", daemon=True)
         self._thread.start()
         for connection in self._connections:
+            connection.errlog = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
             connection.held = asyncio.run_coroutine_threadsafe(self._hold(connection), self._loop)
         try:
             for connection in self._connections:
@@ -209,7 +211,8 @@ class McpServers:
                     connection.held.cancel()
                 except BaseException:  # noqa: B036 - already recorded as the connection's failure
                     pass
-            connection.errlog.close()
+            if connection.errlog is not None:
+                connection.errlog.close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(STOP_SECONDS)
         if not thread.is_alive():
