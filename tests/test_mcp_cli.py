@@ -44,7 +44,8 @@ class McpRuns:
         script.write_text(json.dumps(replies))
         env = {**os.environ, SCRIPTED_MODEL_ENV: str(script), "AUTOGPT_HOME": str(self.tmp / "home")}
         return subprocess.Popen([AUTOGPT, *argv, "--runs-dir", str(self.runs)], env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.tmp)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=self.tmp)
 
     def run(self, replies: list[Any], *extra: str, goal: str = "Use the calculator.") -> subprocess.Popen[str]:
         return self.start(replies, "run", goal, "--workspace", str(self.workspace), "--sandbox", "local",
@@ -214,3 +215,13 @@ def test_bench_refuses_a_bad_mcp_config_before_any_task(runs: McpRuns) -> None:
     proc = runs.start([], "bench", str(suite), "--mcp-config", str(runs.config))
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "comand" in out and "Traceback" not in out, out
+
+
+def test_chat_keeps_the_servers_for_the_session_and_stops_them_at_the_end(runs: McpRuns) -> None:
+    proc = runs.start([act("add", a=1, b=2), act("finish", answer="3"), act("multiply", a=2, b=4),
+                       act("finish", answer="8")], "chat", "--workspace", str(runs.workspace), "--sandbox", "local",
+                      "--unsafe-local", "--no-approve", "--mcp-config", str(runs.config))
+    out, _ = proc.communicate("Add 1 and 2.\nNow multiply 2 by 4.\n/quit\n", timeout=120)
+    assert proc.returncode == 0 and "answer 3" in out and "answer 8" in out, out
+    assert [c["tool"] for c in runs.calls()] == ["add", "multiply"]
+    assert runs.pidfile.read_text() and not process_alive(int(runs.pidfile.read_text()))
