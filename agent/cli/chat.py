@@ -19,7 +19,19 @@ from rich.table import Table
 
 from agent.approval import ApprovalPolicy
 from agent.cli.approval import TerminalApprover
-from agent.cli.options import DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
+from agent.cli.mcp_tools import mcp_registry, mcp_settings
+from agent.cli.options import (
+    DeviceOpt,
+    DtypeOpt,
+    McpConfigOpt,
+    McpCwdOpt,
+    McpOpt,
+    ModelOpt,
+    RunsDir,
+    SandboxOpt,
+    fail,
+    load_model,
+)
 from agent.cli.render import MARK, render_event, shown
 from agent.cli.runs import summarize
 from agent.config import AgentConfig, Budget
@@ -30,6 +42,7 @@ from agent.loop import Agent
 from agent.state import RunState
 from agent.store import RunStore
 from sandbox.base import SandboxKind
+from tools.base import ToolRegistry
 
 MAX_REMEMBERED = 4  # earlier goals summarized into a follow-up goal
 PROMPT = "autogpt> "
@@ -303,14 +316,25 @@ def chat_command(
     approve: Annotated[bool, typer.Option("--approve/--no-approve",
                                           help="ask before writing files or running code")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show full arguments and outputs")] = False,
+    mcp: McpOpt = None,
+    mcp_config: McpConfigOpt = None,
+    mcp_cwd: McpCwdOpt = None,
 ) -> None:
-    """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace."""
+    """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace.
+    MCP servers run for the whole session."""
     console = Console()
     if not workspace.is_dir():
         fail(f"workspace {workspace} is not a directory")
+    mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps), plan=plan, shell=shell,
-                         sandbox=sandbox)
+                         sandbox=sandbox, mcp=mcp_servers, mcp_config=mcp_file)
     config.sandbox_config.unsafe_local = unsafe_local
+    with mcp_registry(config, console) as tools:
+        _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose)
+
+
+def _session(console: Console, config: AgentConfig, tools: ToolRegistry | None, model: str, device: str,
+             dtype: str, runs_dir: Path | None, approve: bool, verbose: bool) -> None:
     try:
         with console.status(f"loading model {model} ..."):
             chat_model = load_model(model, device=device, dtype=dtype)
@@ -319,7 +343,7 @@ def chat_command(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _enable_line_editing()
-    agent = Agent(chat_model, config=config, store=RunStore(runs_dir), model_spec=model)
+    agent = Agent(chat_model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model)
     raise typer.Exit(Chat(console, agent, approve, verbose).loop())
 
 

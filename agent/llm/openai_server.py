@@ -1,6 +1,6 @@
 """Serve any ChatModel (by default the in-process model) as an OpenAI-compatible chat server.
 
-    python -m agent.llm.openai_server --port 8000 [--model default] [--name smollm2]
+    autogpt serve --port 8000 [--model default] [--name smollm2]   (or python -m agent.llm.openai_server)
 
 Endpoints: GET /v1/models, POST /v1/chat/completions (no streaming, n=1). `response_format` json_schema
 (and json_object) is honoured with the model's grammar-constrained decoding; `--no-json-schema` turns
@@ -16,7 +16,6 @@ key is compared in constant time.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hmac
 import json
@@ -346,31 +345,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agent.llm.openai_server",
-                                     description="Serve a chat model as an OpenAI-compatible server.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--model", default="default", help="model spec, as for `autogpt run --model`")
-    parser.add_argument("--name", help="model id clients ask for (default: the model's name)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    parser.add_argument("--api-key", help="require `Authorization: Bearer KEY`")
-    parser.add_argument("--no-json-schema", action="store_true", help="refuse response_format (for testing)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    """`python -m agent.llm.openai_server ...`: the same program as `autogpt serve ...` (agent/cli/serve.py)."""
+    from agent.cli.serve import serve_main
 
-    from agent.llm import load_chat_model
-
-    model = load_chat_model(args.model, device=args.device)
-    server = ChatCompletionsServer(model, args.host, args.port, name=args.name,
-                                   json_schema=not args.no_json_schema, api_key=args.api_key)
-    print(f"serving {server.served_name} on {model.device} at {server.url}"
-          f" (autogpt run --model openai:{server.url}#{server.served_name})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_main(argv, prog="python -m agent.llm.openai_server")
 
 
 if __name__ == "__main__":
