@@ -17,8 +17,8 @@ from agent.cli.mcp_server import mcp_server_command
 from agent.cli.run import resume_command, run_command
 from agent.cli.runs import runs_app
 from agent.cli.sandbox import sandbox_app
-from agent.cli.ui import ui_command
 from agent.cli.serve import serve_command
+from agent.cli.ui import ui_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Auto-GPT: a local-first autonomous task runner.")
