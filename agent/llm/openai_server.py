@@ -106,7 +106,6 @@ class ChatCompletionsServer(HTTPServer):
     def __init__(self, model: ChatModel, host: str = "127.0.0.1", port: int = 0, *, name: str | None = None,
                  json_schema: bool = True, api_key: str | None = None, queue_timeout: float = 600.0,
                  max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
-        super().__init__((host, port), _Handler)
         self.model = model
         self.served_name = name or model.name
         self.json_schema = json_schema
@@ -119,6 +118,8 @@ class ChatCompletionsServer(HTTPServer):
         self._open: set[socket.socket] = set()  # connections being served, shut at close()
         self._open_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # Last: a failed bind calls server_close(), which needs the state above.
+        super().__init__((host, port), _Handler)
 
     # -- connections: a bounded pool instead of a thread each ---------------------------------------
 
