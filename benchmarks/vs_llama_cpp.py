@@ -9,8 +9,9 @@ greedily on the same thread counts. Each measurement alternates between the two 
 every repetition), so background load on a shared machine hits both alike; medians are reported.
 - prefill: the whole prompt into an empty cache; tokens/s.
 - decode: 128 tokens of free text after that prompt (its last message asks for a story); tokens after
-  the first over the time after the first. Ours as `generate` runs it (prompt-lookup drafts on, the
-  default) and with drafts off (one token per forward pass); llama.cpp as `Llama.generate` runs it.
+  the first over the time after the first (the prompt's prefill, before it, is not timed). Ours as
+  `generate` runs it (prompt-lookup drafts on, the default) and with drafts off (one token per forward
+  pass); llama.cpp as `Llama.generate` runs it.
 - JSON grammar: the agent's action under a JSON schema, llama.cpp with the GBNF grammar
   `LlamaGrammar.from_json_schema` makes of the same schema.
 - agent step: the cache holds step 9's prompt; step 10's prompt adds the action and the observation;
@@ -88,6 +89,7 @@ def main() -> None:
             kernels.set_threads(threads)
         llama_cpp.llama_set_n_threads(llm._ctx.ctx, threads, threads)
         table[threads] = side_by_side(ours, llm, prompts, args.tokens, args.reps, texts)
+        print(f"{threads} thread(s): {json.dumps({k: round(v, 2) for k, v in table[threads].items()})}", flush=True)
     print_table(table, args.reps, args.tokens, len(prompts.agent_ids))
     memory = memory_section(ours, llm, args.threads, len(prompts.agent_ids) + args.tokens // 2, table)
     print(f"free text, first 60 characters: ours {texts['ours']!r}\n  llama.cpp {texts['llama']!r}")
@@ -166,8 +168,8 @@ def llama_prefill(llm: Any, p: Prompts) -> dict[str, float]:
 
 def ours_decode(ours: Any, messages: list[ChatMessage], schema: dict[str, Any] | None, tokens: int,
                 texts: dict[str, str], name: str) -> dict[str, float]:
-    """Tokens after the first over the time after the first, from a fresh prefill of `messages`."""
-    ours.reset_cache()
+    """Tokens after the first over the time after the first (the prompt's prefill, before it, is not timed:
+    the cache keeps the prefix `messages` shares with the last call, as in an agent run)."""
     first: list[float] = []
     g = ours.generate(messages, json_schema=schema, params=DecodingParams(max_new_tokens=tokens),
                       on_text=lambda piece: first or first.append(time.perf_counter()))
@@ -180,9 +182,8 @@ def ours_decode(ours: Any, messages: list[ChatMessage], schema: dict[str, Any] |
 
 def llama_decode(llm: Any, ids: list[int], grammar: Any, tokens: int, texts: dict[str, str],
                  name: str) -> dict[str, float]:
-    """The same for llama.cpp: prefill `ids`, then its own greedy sampling loop (the grammar's, if given)."""
-    llm.reset()
-    llm.eval(ids)
+    """The same for llama.cpp: its own greedy sampling loop (the grammar's, if given); `generate` too keeps
+    the prefix `ids` shares with what its cache holds."""
     out, first = [], 0.0
     for token in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, grammar=grammar):
         if not out:
@@ -200,7 +201,6 @@ def llama_decode(llm: Any, ids: list[int], grammar: Any, tokens: int, texts: dic
 
 def ours_step(ours: Any, p: Prompts) -> dict[str, float]:
     """Step 10 of an agent run whose cache holds step 9's prompt: its new tokens, then the action."""
-    ours.reset_cache()
     ours.generate(p.agent, json_schema=ACTION_SCHEMA, params=DecodingParams(max_new_tokens=1))
     started = time.perf_counter()
     g = ours.generate(p.next_step, json_schema=ACTION_SCHEMA, params=DecodingParams(max_new_tokens=ACTION_TOKENS))
@@ -209,8 +209,7 @@ def ours_step(ours: Any, p: Prompts) -> dict[str, float]:
 
 
 def llama_step(llm: Any, p: Prompts, grammar: Any) -> dict[str, float]:
-    llm.reset()
-    llm.eval(p.agent_ids)
+    llm.generate(p.agent_ids, top_k=1, temp=0.0).__next__()  # the cache holds step 9's prompt
     started = time.perf_counter()
     out = []
     for token in llm.generate(p.next_ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0,
