@@ -142,6 +142,8 @@ def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str =
             weights = model_cache_root().parent / "engine" / f"{identity}.safetensors"
             blocks_apply = device == "cpu" and dtype == torch.float32  # the kernels take float32 activations
             kernels = block_kernels.load_kernels(model_cache_root().parent / "kernels") if blocks_apply else None
+            if kernels is not None:
+                kernels.set_threads(torch.get_num_threads())  # decode steps split over the same threads
             fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
             return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
     from agent.llm.hf_engine import HFEngine
