@@ -24,7 +24,7 @@ DtypeOpt = Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16"
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr and the exit code (2: a usage or setup error the user must fix)."""
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")  # one line, unwrapped
     raise typer.Exit(code)
 
 
