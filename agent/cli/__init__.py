@@ -1,6 +1,7 @@
 """The `autogpt` command line: every command, and everything that prints, lives in this package.
 
-Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`, `sandbox`);
+Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`, `sandbox`,
+`cache`);
 `app` mounts them. The agent's core (`agent.loop` and its parts) never prints: it yields events that
 `agent.cli.render` turns into terminal output.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from agent.cli.bench import bench_command
+from agent.cli.cache import cache_app
 from agent.cli.chat import chat_command
 from agent.cli.classify import classify_app, train_classifier_command
 from agent.cli.run import resume_command, run_command
@@ -26,6 +28,7 @@ app.command("bench")(bench_command)
 app.add_typer(classify_app, name="classify")
 app.command("train-classifier")(train_classifier_command)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(cache_app, name="cache")
 
 
 def main() -> None:

@@ -68,10 +68,8 @@ def load_kernels(cache_dir: Path) -> Kernels | None:
     """The kernels, compiled into `cache_dir` on first use; None where they cannot run or be built."""
     if os.environ.get("AUTOGPT_BLOCK_KERNELS", "1") == "0" or not cpu_supported():
         return None
-    source = SOURCE.read_bytes()
     compiler = os.environ.get("CC") or "cc"
-    digest = hashlib.sha256(source + " ".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:12]
-    library = cache_dir / f"block_kernels-{digest}.so"
+    library = cache_dir / library_name(compiler)
     for attempt in range(2):
         try:
             if not library.is_file():
@@ -83,6 +81,12 @@ def load_kernels(cache_dir: Path) -> Kernels | None:
                 continue
             return None
     return None
+
+
+def library_name(compiler: str) -> str:
+    """The compiled library's file name: it changes with the source, the compiler and the flags."""
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:12]
+    return f"block_kernels-{digest}.so"
 
 
 def cpu_supported() -> bool:
