@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from agent.cli.options import JsonFlag, RunsDir, fail
 from agent.cli.render import render_event
@@ -33,6 +32,28 @@ def summarize(log: RunLog, running: bool = False) -> dict[str, Any]:
             "started": log.meta.get("started") or (log.timestamps[0] if log.timestamps else None),
             "duration_s": round(log.elapsed_s, 2), "answer": state.final.answer if state.final else "",
             "model": log.meta.get("model", ""), "damaged": log.damaged, "problems": log.problems}
+
+
+def _started(timestamp: float | None) -> str:
+    return time.strftime("%m-%d %H:%M", time.localtime(timestamp)) if timestamp else ""
+
+
+def run_table(rows: list[dict[str, Any]], width: int) -> list[str]:
+    """Lines of a table of runs in `width` columns: every column whole but the goal, which gets what is left."""
+    cells = [(r["id"], status_text(r), str(r["steps"]), _started(r["started"]), f"{r['duration_s']:.1f}s")
+             for r in rows]
+    header = ("id", "status", "steps", "started", "time")
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header))]
+    right = {2, 4}  # numbers line up on the right
+
+    def line(values: tuple[str, ...], goal: str) -> str:
+        padded = (v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True)))
+        fixed = "  ".join(padded)
+        room = max(10, width - len(fixed) - 2)
+        return f"{fixed}  {goal if len(goal) <= room else goal[: room - 3] + '...'}".rstrip()
+
+    goals = [r["goal"].splitlines()[0] if r["goal"].strip() else "" for r in rows]
+    return [line(header, "goal"), *(line(c, g) for c, g in zip(cells, goals, strict=True))]
 
 
 def resolve_id(store: RunStore, wanted: str) -> str:
@@ -59,20 +80,12 @@ def list_runs(runs_dir: RunsDir = None, json_output: JsonFlag = False) -> None:
     if json_output:
         print(json.dumps(rows))
         return
-    id_width = max((len(r["id"]) for r in rows), default=2)
-    table = Table(pad_edge=False)
-    table.add_column("id", no_wrap=True, min_width=id_width)  # an id is never cut: it is what you copy
-    table.add_column("status", no_wrap=True)
-    table.add_column("steps", justify="right")
-    table.add_column("started", min_width=10)
-    table.add_column("duration", justify="right")
-    table.add_column("goal", no_wrap=True, overflow="ellipsis", ratio=1)
-    for r in rows:
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else ""
-        first_line = r["goal"].splitlines()[0][:60] if r["goal"] else ""
-        table.add_row(r["id"], status_text(r), str(r["steps"]), started, f"{r['duration_s']:.1f}s",
-                      escape(first_line))
-    Console().print(table if rows else f"no runs in {store.runs_dir}")
+    console = Console(highlight=False, soft_wrap=True)
+    if not rows:
+        console.print(f"no runs in {escape(str(store.runs_dir))}")
+        return
+    for line in run_table(rows, console.width):
+        console.print(escape(line))
 
 
 @runs_app.command("show")
