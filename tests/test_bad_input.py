@@ -300,3 +300,18 @@ def test_a_truncated_gguf_is_one_line(cli: Cli) -> None:
                             env=env, capture_output=True, text=True, timeout=600)
     one_error_line(result, f"{truncated} is truncated or damaged")
     assert not list((cli.tmp / "cache").glob("models/*")), "nothing half-made is left in the cache"
+
+
+def test_a_crash_mid_run_is_one_line_a_last_record_and_a_json_line(cli: Cli) -> None:
+    # the scripted model has one reply: asked for a second, it raises, as a broken part would
+    result = cli("run", "write a", "--json", "--workspace", str(cli.workspace), *LOCAL,
+                 replies=[act("write_file", path="a.txt", content="a")])
+    run_id = cli.store.list_ids()[0]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "crashed: AssertionError: the model was called 2 times" in result.stderr
+    assert f"resume with `autogpt resume {run_id}`" in result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert (outcome["run_id"], outcome["status"], outcome["steps"]) == (run_id, "crashed", 1)
+    last = cli.store.load(run_id).events[-1]
+    assert isinstance(last, ErrorEvent) and last.kind == "crashed" and "AssertionError" in last.message
+    assert "Traceback" in (cli.runs / run_id / "crash.txt").read_text()

@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -35,6 +35,9 @@ from agent.state import RunState
 from agent.store import RunLog, RunStore, new_run_id
 from sandbox.base import SandboxKind
 from sandbox.factory import unavailable_reason
+
+if TYPE_CHECKING:
+    from agent.loop import Agent
 
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 EXIT_OUTPUT_CLOSED = 141  # stdout closed under us, as a shell reports SIGPIPE
@@ -150,7 +153,7 @@ def resumable_config(store: RunStore, log: RunLog, max_steps: int | None) -> Age
 
 
 def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, runs_dir: Path | None,
-                 console: Console):
+                 console: Console) -> Agent:
     from agent.loop import Agent
 
     try:
@@ -168,7 +171,7 @@ def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, 
     return Agent(model, config=config, store=RunStore(runs_dir), model_spec=model_spec)
 
 
-def _drive(console: Console, agent, run_id: str, start: Callable[[], Iterator[Event]], json_output: bool,
+def _drive(console: Console, agent: Agent, run_id: str, start: Callable[[], Iterator[Event]], json_output: bool,
            verbose: bool) -> None:
     state, started = RunState(), time.monotonic()
     events: Iterator[Event] | None = None
@@ -183,13 +186,17 @@ def _drive(console: Console, agent, run_id: str, start: Callable[[], Iterator[Ev
             _write_line(json.dumps(result.to_json()))
         raise typer.Exit(code)
 
+    seen = 0
     try:
         events = start()
         for event in events:
+            seen += 1
             state.apply(event)
             render_event(console, event, verbose=verbose)
-    except SetupError as exc:
-        fail(str(exc))
+    except SetupError as exc:  # before the first event: the run was refused; later: a part gave out
+        if not seen:
+            fail(str(exc))
+        stopped("interrupted", " ".join(str(exc).split()), 2)
     except KeyboardInterrupt:
         stopped("interrupted", "stopped by Ctrl-C", EXIT_INTERRUPTED)
     except BrokenPipeError:
@@ -204,11 +211,14 @@ def _drive(console: Console, agent, run_id: str, start: Callable[[], Iterator[Ev
         _write_line(json.dumps(agent.result.to_json()))
 
 
-def _record_stop(agent, run_id: str, state: RunState, kind: str, why: str, detail: str) -> None:
+def _record_stop(agent: Agent, run_id: str, state: RunState, kind: str, why: str, detail: str) -> None:
     """The last record of a run that did not finish says why; the run can be resumed."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if state.final is not None:  # it ended before the trouble: nothing to add
         err.print(f"{why}; run {run_id} ended ({state.final.status}) and is recorded")
+        return
+    if not agent.store.exists(run_id):
+        err.print(f"[yellow]{kind}[/]: {escape(why)} before the run started")
         return
     try:
         agent.store.append(run_id, ErrorEvent(state.step, kind, why))
