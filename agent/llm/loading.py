@@ -83,7 +83,8 @@ def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
         return ModelSource("SmolLM2-135M-Instruct", directory, DEFAULT_GGUF)
     path = Path(spec).expanduser()
     if not path.exists():
-        raise ModelSetupError(f"no model at {spec!r}: give `default`, a model directory or a .gguf file")
+        raise ModelSetupError(f"cannot use model {spec!r}: nothing is there; give `default`, a Hugging Face model "
+                              "directory (with config.json), or a .gguf file")
     if path.is_file() and path.suffix == ".gguf":
         return ModelSource(path.stem, path.parent, path.name)
     if path.is_dir():
