@@ -19,8 +19,20 @@ from rich.table import Table
 
 from agent.approval import ApprovalPolicy
 from agent.cli.approval import TerminalApprover
-from agent.cli.options import DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
-from agent.cli.render import MARK, render_event
+from agent.cli.mcp_tools import mcp_registry, mcp_settings
+from agent.cli.options import (
+    DeviceOpt,
+    DtypeOpt,
+    McpConfigOpt,
+    McpCwdOpt,
+    McpOpt,
+    ModelOpt,
+    RunsDir,
+    SandboxOpt,
+    fail,
+    load_model,
+)
+from agent.cli.render import MARK, render_event, shown
 from agent.cli.run import check_inputs
 from agent.cli.runs import status_text, summarize
 from agent.config import AgentConfig, Budget
@@ -33,6 +45,7 @@ from agent.loop import Agent
 from agent.state import RunState
 from agent.store import RunStore, new_run_id
 from sandbox.base import SandboxKind
+from tools.base import ToolRegistry
 
 MAX_REMEMBERED = 4  # earlier goals summarized into a follow-up goal
 PROMPT = "autogpt> "
@@ -157,7 +170,7 @@ class LiveStatus:
 
     def _refresh(self) -> None:
         tail = _shorten(self._text, 10_000)[-60:]
-        self._status.update(f"[bold]{escape(self._what)}[/] [dim]{escape(tail)}[/]")
+        self._status.update(f"[bold]{shown(self._what)}[/] [dim]{shown(tail)}[/]")
 
 
 class Chat:
@@ -177,8 +190,8 @@ class Chat:
 
     def loop(self) -> int:
         """Read goals and commands until /quit, Ctrl-D or a second Ctrl-C; returns the exit code."""
-        self.console.print(f"[bold]Auto-GPT chat[/]  model [cyan]{escape(self.agent.model.name)}[/] on "
-                           f"[cyan]{self.agent.model.device}[/]  workspace {escape(str(self.workspace))}  "
+        self.console.print(f"[bold]Auto-GPT chat[/]  model [cyan]{shown(self.agent.model.name)}[/] on "
+                           f"[cyan]{self.agent.model.device}[/]  workspace {shown(str(self.workspace))}  "
                            f"approval {'on' if self.approving else 'off'}.  Type a goal, or /help.")
         while True:
             try:
@@ -235,12 +248,12 @@ class Chat:
                                f"(`autogpt resume {run_id}` continues it).  Ctrl-C again leaves.")
         except SetupError as exc:
             self.live.stop()
-            self.console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            self.console.print(f"[bold red]error:[/] {shown(str(exc))}")
             return
         except Exception as exc:  # the session outlives a crashed run; its log stays resumable
             stopped = ("crashed", " ".join(f"{type(exc).__name__}: {exc}".split()))
             self.live.stop()
-            self.console.print(f"[bold red]the run crashed:[/] {escape(stopped[1])}")
+            self.console.print(f"[bold red]the run crashed:[/] {shown(stopped[1])}")
         finally:
             self.live.stop()
             if stream is not None:
@@ -271,14 +284,14 @@ class Chat:
             self.show_runs()
         elif name == "/model":
             model = self.agent.model
-            self.console.print(f"model [cyan]{escape(model.name)}[/] on [cyan]{model.device}[/] (spec "
-                               f"{escape(self.agent.model_spec)}, context {model.context_window} tokens)")
+            self.console.print(f"model [cyan]{shown(model.name)}[/] on [cyan]{model.device}[/] (spec "
+                               f"{shown(self.agent.model_spec)}, context {model.context_window} tokens)")
         elif name == "/approve" and arg in ("on", "off", ""):
             if arg:
                 self.set_approval(arg == "on")
             self.console.print(f"approval is {'on' if self.approving else 'off'}")
         else:
-            self.console.print(f"unknown command {escape(line)}; /help lists them")
+            self.console.print(f"unknown command {shown(line)}; /help lists them")
         return True
 
     def show_plan(self) -> None:
@@ -289,7 +302,7 @@ class Chat:
         self.console.print(f"[bold]plan[/] of run {run.run_id}")
         for index, step in enumerate(run.plan, start=1):
             mark = escape(f"[{MARK[step.status]}]")
-            self.console.print(f"  {mark} {index}. {escape(step.text)}  [dim]{step.status}[/]")
+            self.console.print(f"  {mark} {index}. {shown(step.text)}  [dim]{step.status}[/]")
 
     def show_runs(self, limit: int = 10) -> None:
         table = Table()
@@ -300,7 +313,7 @@ class Chat:
         store = self.agent.store
         for run_id in store.list_ids()[:limit]:
             row = summarize(store.load(run_id), store.is_running(run_id))
-            table.add_row(row["id"], status_text(row), str(row["steps"]), escape(_first_line(row["goal"])))
+            table.add_row(row["id"], status_text(row), str(row["steps"]), shown(_first_line(row["goal"])))
         self.console.print(table if table.row_count else "no runs yet")
 
     def _ask(self, prompt: str) -> str:
@@ -321,16 +334,27 @@ def chat_command(
     approve: Annotated[bool, typer.Option("--approve/--no-approve",
                                           help="ask before writing files or running code")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show full arguments and outputs")] = False,
+    mcp: McpOpt = None,
+    mcp_config: McpConfigOpt = None,
+    mcp_cwd: McpCwdOpt = None,
 ) -> None:
-    """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace."""
+    """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace.
+    MCP servers run for the whole session."""
     console = Console()
     check_inputs(device_problem(device), dtype_problem(dtype))
     workspace = workspace.resolve()
     if not workspace.is_dir():
         fail(f"workspace {workspace} is not a directory")
+    mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps), plan=plan, shell=shell,
-                         sandbox=sandbox)
+                         sandbox=sandbox, mcp=mcp_servers, mcp_config=mcp_file)
     config.sandbox_config.unsafe_local = unsafe_local
+    with mcp_registry(config, console) as tools:
+        _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose)
+
+
+def _session(console: Console, config: AgentConfig, tools: ToolRegistry | None, model: str, device: str,
+             dtype: str, runs_dir: Path | None, approve: bool, verbose: bool) -> None:
     try:
         with console.status(f"loading model {model} ..."):
             chat_model = load_model(model, device=device, dtype=dtype)
@@ -339,7 +363,7 @@ def chat_command(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _enable_line_editing()
-    agent = Agent(chat_model, config=config, store=RunStore(runs_dir), model_spec=model)
+    agent = Agent(chat_model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model)
     raise typer.Exit(Chat(console, agent, approve, verbose).loop())
 
 

@@ -7,7 +7,6 @@ log says so in a last record, and the run stays resumable.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -21,9 +20,23 @@ from rich.console import Console
 from rich.markup import escape
 
 from agent.cli.approval import make_run_approver
-from agent.cli.options import DeviceOpt, DtypeOpt, JsonFlag, ModelOpt, RunsDir, SandboxOpt, fail, load_model
+from agent.cli.mcp_tools import mcp_registry, mcp_settings
+from agent.cli.options import (
+    DeviceOpt,
+    DtypeOpt,
+    JsonFlag,
+    McpConfigOpt,
+    McpCwdOpt,
+    McpOpt,
+    ModelOpt,
+    RunsDir,
+    SandboxOpt,
+    fail,
+    load_model,
+)
 from agent.cli.render import render_event
 from agent.cli.runs import resolve_id
+from agent.cli.terminal_text import printable, safe_json
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
 from agent.events import ErrorEvent, Event, RunStarted
@@ -35,6 +48,7 @@ from agent.state import RunState
 from agent.store import RunLog, RunStore, new_run_id
 from sandbox.base import SandboxKind
 from sandbox.factory import unavailable_reason
+from tools.base import ToolRegistry
 
 if TYPE_CHECKING:
     from agent.loop import Agent
@@ -76,21 +90,26 @@ def run_command(
     json_output: JsonFlag = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show full arguments and outputs")] = False,
     approve: Annotated[bool, typer.Option("--approve", help="ask before side-effect tools run")] = False,
+    mcp: McpOpt = None,
+    mcp_config: McpConfigOpt = None,
+    mcp_cwd: McpCwdOpt = None,
 ) -> None:
     """Run the agent on GOAL until it finishes or a budget runs out."""
     check_inputs(goal_problem(goal), device_problem(device), dtype_problem(dtype))
+    mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)
     config = AgentConfig(workspace=workspace.resolve(), budget=Budget(max_steps=max_steps, max_tokens=max_tokens,
                                                                       max_seconds=max_seconds),
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
-                         finish_checks=finish_checks)
+                         finish_checks=finish_checks, mcp=mcp_servers, mcp_config=mcp_file)
     config.sandbox_config.unsafe_local = unsafe_local
     check_setup(config)
     console = RunConsole(stderr=json_output)
-    agent = _build_agent(config, model, device, dtype, runs_dir, console)
-    if approve:
-        agent.approver = make_run_approver(console, config.workspace)
-    run_id = new_run_id()
-    _drive(console, agent, run_id, lambda: agent.stream(goal, run_id=run_id), json_output, verbose)
+    with mcp_registry(config, console) as tools:
+        agent = _build_agent(config, model, device, dtype, runs_dir, console, tools)
+        if approve:
+            agent.approver = make_run_approver(console, config.workspace)
+        run_id = new_run_id()
+        _drive(console, agent, run_id, lambda: agent.stream(goal, run_id=run_id), json_output, verbose)
 
 
 def resume_command(
@@ -110,9 +129,10 @@ def resume_command(
     config = resumable_config(store, log, max_steps)
     check_setup(config)
     console = RunConsole(stderr=json_output)
-    agent = _build_agent(config, model or log.meta.get("model_spec", "default"), "auto", "auto", runs_dir,
-                         console)
-    _drive(console, agent, run_id, lambda: agent.resume(run_id), json_output, verbose)
+    with mcp_registry(config, console) as tools:  # the run's MCP servers, started again
+        agent = _build_agent(config, model or log.meta.get("model_spec", "default"), "auto", "auto", runs_dir,
+                             console, tools)
+        _drive(console, agent, run_id, lambda: agent.resume(run_id), json_output, verbose)
 
 
 def check_inputs(*problems: str | None) -> None:
@@ -153,7 +173,7 @@ def resumable_config(store: RunStore, log: RunLog, max_steps: int | None) -> Age
 
 
 def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, runs_dir: Path | None,
-                 console: Console) -> Agent:
+                 console: Console, tools: ToolRegistry | None = None) -> Agent:
     from agent.loop import Agent
 
     try:
@@ -168,7 +188,7 @@ def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, 
     except BrokenPipeError:  # stdout closed before any run began: nothing to record
         _silence_stdout()
         raise typer.Exit(EXIT_OUTPUT_CLOSED) from None
-    return Agent(model, config=config, store=RunStore(runs_dir), model_spec=model_spec)
+    return Agent(model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model_spec)
 
 
 def _drive(console: Console, agent: Agent, run_id: str, start: Callable[[], Iterator[Event]], json_output: bool,
@@ -183,7 +203,7 @@ def _drive(console: Console, agent: Agent, run_id: str, start: Callable[[], Iter
         result = agent.result or RunResult(run_id, kind, "", state.step, state.tokens_in, state.tokens_out,
                                            round(time.monotonic() - started, 2), agent.model.name, why)
         if json_line:
-            _write_line(json.dumps(result.to_json()))
+            _write_line(safe_json(result.to_json()))
         raise typer.Exit(code)
 
     seen = 0
@@ -208,12 +228,13 @@ def _drive(console: Console, agent: Agent, run_id: str, start: Callable[[], Iter
         why = " ".join(f"{type(exc).__name__}: {exc}".split())
         stopped("crashed", why, 1, detail=_save_traceback(agent.store.folder(run_id)))
     if json_output and agent.result is not None:
-        _write_line(json.dumps(agent.result.to_json()))
+        _write_line(safe_json(agent.result.to_json()))
 
 
 def _record_stop(agent: Agent, run_id: str, state: RunState, kind: str, why: str, detail: str) -> None:
     """The last record of a run that did not finish says why; the run can be resumed."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    why, detail = printable(why), printable(detail)
     if state.final is not None:  # it ended before the trouble: nothing to add
         err.print(f"{why}; run {run_id} ended ({state.final.status}) and is recorded")
         return

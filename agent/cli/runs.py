@@ -5,7 +5,6 @@ Every command that takes a run id also takes a unique prefix of one.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 
@@ -14,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from agent.cli.options import JsonFlag, RunsDir, fail
-from agent.cli.render import render_event
+from agent.cli.render import render_event, shown
+from agent.cli.terminal_text import printable, safe_json
 from agent.errors import SetupError
 from agent.events import event_to_dict
 from agent.state import RunState
@@ -52,7 +52,7 @@ def run_table(rows: list[dict[str, Any]], width: int) -> list[str]:
         room = max(10, width - len(fixed) - 2)
         return f"{fixed}  {goal if len(goal) <= room else goal[: room - 3] + '...'}".rstrip()
 
-    goals = [r["goal"].splitlines()[0] if r["goal"].strip() else "" for r in rows]
+    goals = [printable(r["goal"].splitlines()[0]) if r["goal"].strip() else "" for r in rows]
     return [line(header, "goal"), *(line(c, g) for c, g in zip(cells, goals, strict=True))]
 
 
@@ -78,11 +78,11 @@ def list_runs(runs_dir: RunsDir = None, json_output: JsonFlag = False) -> None:
     store = RunStore(runs_dir)
     rows = [summarize(store.load(i), store.is_running(i)) for i in store.list_ids()]
     if json_output:
-        print(json.dumps(rows))
+        print(safe_json(rows))
         return
     console = Console(highlight=False, soft_wrap=True)
     if not rows:
-        console.print(f"no runs in {escape(str(store.runs_dir))}")
+        console.print(f"no runs in {shown(str(store.runs_dir))}")
         return
     for line in run_table(rows, console.width):
         console.print(escape(line))
@@ -94,8 +94,8 @@ def show_run(run_id: RunIdArg, runs_dir: RunsDir = None, json_output: JsonFlag =
     store = RunStore(runs_dir)
     log = load_run(store, run_id)
     if json_output:
-        print(json.dumps({**summarize(log, store.is_running(log.run_id)), "run_id": log.run_id,
-                          "torn_tail": log.torn_tail, "events": [event_to_dict(e) for e in log.events]}))
+        print(safe_json({**summarize(log, store.is_running(log.run_id)), "run_id": log.run_id,
+                         "torn_tail": log.torn_tail, "events": [event_to_dict(e) for e in log.events]}))
         return
     console = Console()
     for problem in log.problems:
