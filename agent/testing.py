@@ -66,16 +66,27 @@ def act(tool: str, thought: str = "", plan_step: int | None = None, **args: Any)
 SCRIPTED_MODEL_ENV = "AUTOGPT_SCRIPTED_MODEL"
 
 
+GATE_TIMEOUT_S = 120.0  # a gate file that never appears fails the reply instead of hanging the test
+
+
 @dataclass
 class PacedScriptedModel(ScriptedModel):
-    """A ScriptedModel that waits before some replies, like a real model thinking (a kill can land there)."""
+    """A ScriptedModel that waits before some replies, like a real model thinking (a kill can land there):
+    for a number of seconds, or until a file exists (the test says when, so nothing depends on timing)."""
 
     delays: dict[int, float] = field(default_factory=dict)  # reply index -> seconds to wait first
+    gates: dict[int, Path] = field(default_factory=dict)  # reply index -> file to wait for first
 
     def generate(self, messages: list[ChatMessage], *, json_schema: dict[str, Any] | None = None,
                  params: DecodingParams = GREEDY,
                  on_text: Callable[[str], None] | None = None) -> Generation:
         time.sleep(self.delays.get(len(self.calls), 0.0))
+        if (gate := self.gates.get(len(self.calls))) is not None:
+            deadline = time.monotonic() + GATE_TIMEOUT_S
+            while not gate.exists():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{gate} never appeared")
+                time.sleep(0.01)
         return super().generate(messages, json_schema=json_schema, params=params, on_text=on_text)
 
 
@@ -84,7 +95,8 @@ def scripted_model_from_env() -> PacedScriptedModel | None:
 
     A test hook for driving the real `autogpt` process (in a pty, or killed and resumed) fast and
     deterministically. The file is a JSON list of replies (strings or JSON objects); an item
-    `{"delay_s": 2.5, "reply": ...}` waits that long before replying.
+    `{"delay_s": 2.5, "reply": ...}` waits that long before replying, `{"after_file": PATH, "reply": ...}`
+    until PATH exists.
     """
     path = os.environ.get(SCRIPTED_MODEL_ENV)
     if not path:
@@ -94,9 +106,13 @@ def scripted_model_from_env() -> PacedScriptedModel | None:
         raise ValueError(f"{path}: the scripted replies must be a JSON list")
     outputs: list[str | dict[str, Any]] = []
     delays: dict[int, float] = {}
+    gates: dict[int, Path] = {}
     for index, item in enumerate(items):
-        if isinstance(item, dict) and "delay_s" in item and "reply" in item:
-            delays[index] = float(item["delay_s"])
+        if isinstance(item, dict) and "reply" in item and ("delay_s" in item or "after_file" in item):
+            if "delay_s" in item:
+                delays[index] = float(item["delay_s"])
+            if "after_file" in item:
+                gates[index] = Path(item["after_file"])
             item = item["reply"]
         outputs.append(item)
-    return PacedScriptedModel(outputs, delays=delays)
+    return PacedScriptedModel(outputs, delays=delays, gates=gates)

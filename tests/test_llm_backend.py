@@ -51,8 +51,10 @@ CASES: list[tuple[str, Any]] = [
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from agent.llm.loading import _cached_or_convert, resolve_model
     from agent.llm.transformers_backend import TransformersChatModel
 
+    _cached_or_convert(resolve_model())  # on an empty cache this converts the GGUF (~45 s): not what is timed
     m = TransformersChatModel("default")
     m._prompt_store = PromptKVStore(tmp_path_factory.mktemp("kv") / "prompt.safetensors")
     return m

@@ -8,6 +8,7 @@ name (a hard link may be a file from outside the workspace), never a FIFO or a d
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import os
@@ -115,10 +116,25 @@ def read_file(ctx: ToolContext, path: str) -> str:
     data = read_workspace_bytes(ctx.workspace, path, MAX_READ_BYTES + 1)
     if data is None:
         raise ToolError(f"no such file: {path}. {workspace_files_hint(ctx.workspace)}")
-    text = data[:MAX_READ_BYTES].decode("utf-8", errors="replace")
+    text = text_of(data[:MAX_READ_BYTES], path, cut=len(data) > MAX_READ_BYTES)
     if len(data) > MAX_READ_BYTES:
         text += f"\n[... file truncated at {MAX_READ_BYTES} bytes ...]"
     return text
+
+
+def text_of(data: bytes, name: str, cut: bool = False) -> str:
+    """`data` as UTF-8 text (`cut`: it may end inside a character); ToolError naming the file otherwise."""
+    try:
+        if b"\x00" in data:
+            raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), len(data), "a NUL byte")
+        return codecs.getincrementaldecoder("utf-8")().decode(data, final=not cut)
+    except UnicodeDecodeError as exc:
+        raise ToolError(f"{name} is not a text file (binary data, or not UTF-8, from byte {exc.start})") from None
+
+
+def read_text_file(path: Path) -> str:
+    """A whole file as text; ToolError naming it when it is binary or not UTF-8."""
+    return text_of(path.read_bytes(), path.name)
 
 
 @tool()

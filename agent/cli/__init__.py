@@ -1,7 +1,7 @@
 """The `autogpt` command line: every command, and everything that prints, lives in this package.
 
 Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`,
-`sandbox`, `serve`, `mcp-server`, `ui`);
+`sandbox`, `cache`, `serve`, `mcp-server`, `ui`);
 `app` mounts them. The agent's core (`agent.loop` and its parts) never prints: it yields events that
 `agent.cli.render` turns into terminal output.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from agent.cli.bench import bench_command
+from agent.cli.cache import cache_app
 from agent.cli.chat import chat_command
 from agent.cli.classify import classify_app, train_classifier_command
 from agent.cli.mcp_server import mcp_server_command
@@ -30,6 +31,7 @@ app.command("bench")(bench_command)
 app.add_typer(classify_app, name="classify")
 app.command("train-classifier")(train_classifier_command)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(cache_app, name="cache")
 app.command("ui")(ui_command)
 app.command("serve")(serve_command)
 app.command("mcp-server")(mcp_server_command)

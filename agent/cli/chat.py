@@ -33,14 +33,17 @@ from agent.cli.options import (
     load_model,
 )
 from agent.cli.render import MARK, render_event, shown
-from agent.cli.runs import summarize
+from agent.cli.run import check_inputs
+from agent.cli.runs import status_text, summarize
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
+from agent.goal import goal_problem
 from agent.llm.base import ModelSetupError
+from agent.llm.loading import device_problem, dtype_problem
 from agent.loop import Agent
 from agent.state import RunState
-from agent.store import RunStore
+from agent.store import RunStore, new_run_id
 from sandbox.base import SandboxKind
 from tools.base import ToolRegistry
 
@@ -224,9 +227,12 @@ class Chat:
         self.agent.approver = self.approver if on else None
 
     def work_on(self, goal: str) -> None:
-        state, status, stream = RunState(), None, None
+        if (problem := goal_problem(goal)) is not None:
+            self.console.print(f"[bold red]error:[/] {escape(problem)}")
+            return
+        run_id, state, stopped, stream = new_run_id(), RunState(), None, None
         try:
-            stream = self.agent.stream(self.session.goal_text(goal))
+            stream = self.agent.stream(self.session.goal_text(goal), run_id=run_id)
             for event in stream:
                 state.apply(event)
                 self.live.follow(event, state)
@@ -236,23 +242,33 @@ class Chat:
                     render_event(self.console, event, verbose=self.verbose)
         except KeyboardInterrupt:
             self.guard.press()
-            status = "stopped"
+            stopped = ("interrupted", "stopped by Ctrl-C")
             self.live.stop()
             self.console.print(f"[yellow]stopped[/] at step {state.step}; the run is kept "
-                               f"(`autogpt resume {state.run_id}` continues it).  Ctrl-C again leaves.")
+                               f"(`autogpt resume {run_id}` continues it).  Ctrl-C again leaves.")
         except SetupError as exc:
             self.live.stop()
             self.console.print(f"[bold red]error:[/] {shown(str(exc))}")
             return
         except Exception as exc:  # the session outlives a crashed run; its log stays resumable
-            status = "crashed"
+            stopped = ("crashed", " ".join(f"{type(exc).__name__}: {exc}".split()))
             self.live.stop()
-            self.console.print(f"[bold red]the run crashed:[/] {type(exc).__name__}: {shown(str(exc))}")
+            self.console.print(f"[bold red]the run crashed:[/] {shown(stopped[1])}")
         finally:
             self.live.stop()
             if stream is not None:
                 stream.close()  # type: ignore[attr-defined]  # a generator: its finally closes the log
-        self.session.record(goal, state, status)
+        if stopped is not None and state.final is None:
+            self._record_stop(run_id, state.step, *stopped)
+        outcome = {"interrupted": "stopped", "crashed": "crashed"}[stopped[0]] if stopped else None
+        self.session.record(goal, state, outcome)
+
+    def _record_stop(self, run_id: str, step: int, kind: str, why: str) -> None:
+        """The run's last record says why it stopped (it stays resumable)."""
+        try:
+            self.agent.store.append(run_id, ErrorEvent(step, kind, why))
+        except (OSError, SetupError):
+            pass  # the run never got a log (stopped while starting), or it cannot be written
 
     def command(self, line: str) -> bool:
         """Run a /command; False means leave."""
@@ -289,13 +305,15 @@ class Chat:
             self.console.print(f"  {mark} {index}. {shown(step.text)}  [dim]{step.status}[/]")
 
     def show_runs(self, limit: int = 10) -> None:
-        table = Table("id", "status", "steps", "goal")
-        for run_id in self.agent.store.list_ids()[:limit]:
-            try:
-                row = summarize(self.agent.store.load(run_id))
-            except ValueError:
-                continue
-            table.add_row(row["id"], row["status"], str(row["steps"]), shown(_shorten(_first_line(row["goal"]), 60)))
+        table = Table()
+        table.add_column("id", no_wrap=True, min_width=22)  # an id is never cut: it is what you copy
+        table.add_column("status", no_wrap=True)
+        table.add_column("steps")
+        table.add_column("goal", no_wrap=True, overflow="ellipsis", ratio=1)
+        store = self.agent.store
+        for run_id in store.list_ids()[:limit]:
+            row = summarize(store.load(run_id), store.is_running(run_id))
+            table.add_row(row["id"], status_text(row), str(row["steps"]), shown(_first_line(row["goal"])))
         self.console.print(table if table.row_count else "no runs yet")
 
     def _ask(self, prompt: str) -> str:
@@ -323,6 +341,8 @@ def chat_command(
     """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace.
     MCP servers run for the whole session."""
     console = Console()
+    check_inputs(device_problem(device), dtype_problem(dtype))
+    workspace = workspace.resolve()
     if not workspace.is_dir():
         fail(f"workspace {workspace} is not a directory")
     mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)

@@ -33,7 +33,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr and the exit code (2: a usage or setup error the user must fix)."""
     from agent.cli.terminal_text import printable
 
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(printable(message))}")
+    # one line, not wrapped at the terminal's width
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(printable(message))}")
     raise typer.Exit(code)
 
 

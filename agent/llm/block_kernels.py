@@ -101,9 +101,7 @@ def load_kernels(cache_dir: Path) -> Kernels | None:
         return None
     compiler = os.environ.get("CC") or "cc"
     flags = (*BASE_FLAGS, *ISA_FLAGS[isa])
-    text = b"".join(p.read_bytes() for p in (HEADER, *SOURCES))
-    digest = hashlib.sha256(text + " ".join((compiler, *flags)).encode()).hexdigest()[:12]
-    library = cache_dir / f"block_kernels-{isa}-{digest}.so"
+    library = cache_dir / library_name(compiler, isa)
     for attempt in range(2):
         try:
             if not library.is_file():
@@ -115,6 +113,13 @@ def load_kernels(cache_dir: Path) -> Kernels | None:
                 continue
             return None
     return None
+
+
+def library_name(compiler: str, isa: str) -> str:
+    """The compiled library's file name: it changes with the sources, the compiler and the flags."""
+    text = b"".join(p.read_bytes() for p in (HEADER, *SOURCES))
+    digest = hashlib.sha256(text + " ".join((compiler, *BASE_FLAGS, *ISA_FLAGS[isa])).encode()).hexdigest()[:12]
+    return f"block_kernels-{isa}-{digest}.so"
 
 
 def pick_isa() -> str | None:

