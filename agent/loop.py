@@ -8,13 +8,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from agent.action import PLAN_SCHEMA, Action, call_key, parse_action, parse_plan, step_schema
+from agent.action import PLAN_SCHEMA, Action, call_key, parse_plan, step_schema
+from agent.action_format import parse_action, step_grammar
 from agent.active_run import ActiveRun
 from agent.config import AgentConfig
 from agent.errors import Finished, InvalidAction, RunFailed, RunStop, SetupError
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
-from agent.history import PromptContext, PromptContextCache, action_json, build_messages, new_plan, plan_messages
+from agent.history import PromptContext, PromptContextCache, action_of, build_messages, new_plan, plan_messages
 from agent.llm.base import ChatModel, DecodingParams
+from agent.llm.reply_grammar import ReplyGrammar
 from agent.result import Approver, RunResult
 from agent.state import RunState, advance_plan, close_plan
 from agent.store import RunStore, RunWriter, new_run_id
@@ -119,15 +121,16 @@ class Agent:
         exclude = frozenset({FINISH}) if (self.config.act_before_finish and not acted) or sent_back else frozenset()
         for _ in range(self.config.decode_attempts):
             avoided = exclude | run.strategy.avoided_tools
-            schema = step_schema(self.tools, plan_steps=len(run.state.plan), thoughts=self.config.thoughts,
-                                 exclude=avoided if set(self.tools.names()) - avoided else exclude)
+            schema, grammar = self._step_constraint(len(run.state.plan),
+                                                    avoided if set(self.tools.names()) - avoided else exclude)
             feedback = (render("feedback", kind=run.strategy.feedback_kind, detail=run.strategy.feedback_detail)
                         if run.strategy.feedback_kind else None)
             messages = build_messages(self.prompt_context(run.state), run.state, feedback=feedback,
                                       budget_tokens=self.config.context_tokens, count=self.model.count_tokens)
             params = run.strategy.params(self.config.action_tokens, self.config.seed + step,
                                          self._replies_to_avoid(run))
-            generation = self.model.generate(messages, json_schema=schema, params=params, on_text=self.on_text)
+            generation = self.model.generate(messages, json_schema=schema, grammar=grammar, params=params,
+                                             on_text=self.on_text)
             try:
                 action = parse_action(generation.text, self.tools)
                 rejected = run.strategy.rejection(action.key(), action.tool)
@@ -209,7 +212,15 @@ class Agent:
     def prompt_context(self, state: RunState) -> PromptContext:
         return self._prompts.get(self.tools, self.config, state.goal, state.files)
 
+    def _step_constraint(self, plan_steps: int, exclude: frozenset[str]) -> tuple[dict | None, ReplyGrammar | None]:
+        """(JSON schema, None) in the JSON action format, (None, reply grammar) in the raw one."""
+        if self.config.action_format == "json":
+            return step_schema(self.tools, plan_steps=plan_steps, exclude=exclude,
+                               thoughts=self.config.thoughts), None
+        return None, step_grammar(self.tools, plan_steps=plan_steps, exclude=exclude, thoughts=self.config.thoughts)
+
     def _replies_to_avoid(self, run: ActiveRun) -> tuple[str, ...]:
         """How the model wrote the calls it may not make now, for the decoder to steer away from."""
         turns = [t for t in run.state.turns if run.strategy.avoids(call_key(t.action.tool, t.action.args))]
-        return tuple(dict.fromkeys(action_json(t, self.config.plan, self.config.thoughts) for t in turns))
+        context = self.prompt_context(run.state)
+        return tuple(dict.fromkeys(context.render(action_of(t)) for t in turns))

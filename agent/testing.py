@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm.base import GREEDY, ChatMessage, DecodingParams, Generation
+from agent.llm.reply_grammar import ReplyGrammar
 
 
 @dataclass
@@ -18,6 +19,11 @@ class ModelCall:
     messages: list[ChatMessage]
     json_schema: dict[str, Any] | None
     params: DecodingParams
+    grammar: ReplyGrammar | None = None
+
+    def constraint_json(self) -> str:
+        """The schema or grammar the call was constrained by, as JSON text (for tests to look into)."""
+        return json.dumps(self.json_schema) if self.grammar is None else self.grammar.key()
 
 
 @dataclass
@@ -31,12 +37,12 @@ class ScriptedModel:
     calls: list[ModelCall] = field(default_factory=list)
 
     def generate(self, messages: list[ChatMessage], *, json_schema: dict[str, Any] | None = None,
-                 params: DecodingParams = GREEDY,
+                 grammar: ReplyGrammar | None = None, params: DecodingParams = GREEDY,
                  on_text: Callable[[str], None] | None = None) -> Generation:
         if len(self.calls) >= len(self.outputs):
             raise AssertionError(f"the model was called {len(self.calls) + 1} times; only "
                                  f"{len(self.outputs)} replies were scripted")
-        self.calls.append(ModelCall(list(messages), json_schema, params))
+        self.calls.append(ModelCall(list(messages), json_schema, params, grammar))
         reply = self.outputs[len(self.calls) - 1]
         text = reply if isinstance(reply, str) else json.dumps(reply)
         if on_text is not None:
@@ -73,10 +79,11 @@ class PacedScriptedModel(ScriptedModel):
     delays: dict[int, float] = field(default_factory=dict)  # reply index -> seconds to wait first
 
     def generate(self, messages: list[ChatMessage], *, json_schema: dict[str, Any] | None = None,
-                 params: DecodingParams = GREEDY,
+                 grammar: ReplyGrammar | None = None, params: DecodingParams = GREEDY,
                  on_text: Callable[[str], None] | None = None) -> Generation:
         time.sleep(self.delays.get(len(self.calls), 0.0))
-        return super().generate(messages, json_schema=json_schema, params=params, on_text=on_text)
+        return super().generate(messages, json_schema=json_schema, grammar=grammar, params=params,
+                                on_text=on_text)
 
 
 def scripted_model_from_env() -> PacedScriptedModel | None:

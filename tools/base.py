@@ -2,6 +2,9 @@
 
 A tool is a typed function whose first parameter is the `ToolContext`; its other parameters become a
 pydantic argument model, and its docstring (summary + "Args:" lines) is what the prompt shows the model.
+A tool may name one string argument its `body` (run_python's code, write_file's content): in the raw action
+format (agent/action_format.py) the model writes that argument as it is, in a fenced block after a small JSON
+header, instead of escaped inside a JSON string.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class Tool:
     args_model: type[BaseModel]
     function: Callable[..., str]
     side_effects: bool = False
+    body: str | None = None  # the string argument written raw after the JSON header (raw action format)
+    body_language: str = ""  # the fenced block's info string, e.g. "python"
 
     def invoke(self, ctx: ToolContext, raw_args: dict[str, Any]) -> str:
         """Validate the arguments, then call. Validation failures become a ToolError."""
@@ -96,8 +101,10 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return " ".join(s.strip() for s in summary_lines if s.strip()), arg_docs
 
 
-def tool(name: str | None = None, *, side_effects: bool = False) -> Callable[[Callable[..., str]], Tool]:
-    """Turn `def f(ctx: ToolContext, a: int, b: str = "x") -> str` into a `Tool`."""
+def tool(name: str | None = None, *, side_effects: bool = False, body: str | None = None,
+         body_language: str = "") -> Callable[[Callable[..., str]], Tool]:
+    """Turn `def f(ctx: ToolContext, a: int, b: str = "x") -> str` into a `Tool`; `body` names a `str`
+    parameter the raw action format writes in a fenced block."""
 
     def wrap(function: Callable[..., str]) -> Tool:
         summary, arg_docs = _parse_docstring(function.__doc__ or "")
@@ -108,10 +115,12 @@ def tool(name: str | None = None, *, side_effects: bool = False) -> Callable[[Ca
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[param.name] = (hints[param.name], Field(default, description=arg_docs.get(param.name)))
         tool_name = name or function.__name__
+        if body is not None and body not in fields:
+            raise TypeError(f"{tool_name}: the body argument {body!r} is not one of its parameters")
         args_model = create_model(
             f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
-        return Tool(tool_name, summary, args_model, function, side_effects)
+        return Tool(tool_name, summary, args_model, function, side_effects, body, body_language)
 
     return wrap
 

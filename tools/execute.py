@@ -36,7 +36,7 @@ def describe_result(result: ExecResult) -> str:
     return "\n".join(parts)
 
 
-@tool(side_effects=True)
+@tool(side_effects=True, body="code", body_language="python")
 def run_python(ctx: ToolContext, code: str) -> str:
     """Run Python code in the sandbox with the workspace as the current directory; returns what it prints
     (and the value of a last line that is an expression).
@@ -57,7 +57,7 @@ def run_python(ctx: ToolContext, code: str) -> str:
     return text
 
 
-@tool(side_effects=True)
+@tool(side_effects=True, body="command", body_language="sh")
 def run_shell(ctx: ToolContext, command: str) -> str:
     """Run a shell command in the sandbox with the workspace as the current directory.
 

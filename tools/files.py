@@ -61,7 +61,7 @@ def list_dir(ctx: ToolContext, path: str = ".") -> str:
     return "\n".join(lines) if lines else "(empty directory)"
 
 
-@tool(side_effects=True)
+@tool(side_effects=True, body="content")
 def write_file(ctx: ToolContext, path: str, content: str) -> str:
     """Create or replace a text file in the workspace with the given content.
 

@@ -19,7 +19,17 @@ from rich.table import Table
 
 from agent.approval import ApprovalPolicy
 from agent.cli.approval import TerminalApprover
-from agent.cli.options import DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
+from agent.cli.options import (
+    ActionFormatOpt,
+    DeviceOpt,
+    DtypeOpt,
+    ModelOpt,
+    RunsDir,
+    SandboxOpt,
+    action_format_for,
+    fail,
+    load_model,
+)
 from agent.cli.render import MARK, render_event
 from agent.cli.runs import summarize
 from agent.config import AgentConfig, Budget
@@ -297,6 +307,7 @@ def chat_command(
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
     plan: Annotated[bool, typer.Option(help="ask the model for a short plan first")] = False,
     max_steps: Annotated[int, typer.Option(min=1, help="most model decisions per goal")] = 12,
+    action_format: ActionFormatOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -309,7 +320,7 @@ def chat_command(
     if not workspace.is_dir():
         fail(f"workspace {workspace} is not a directory")
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps), plan=plan, shell=shell,
-                         sandbox=sandbox)
+                         sandbox=sandbox, action_format=action_format_for(action_format, model))
     config.sandbox_config.unsafe_local = unsafe_local
     try:
         with console.status(f"loading model {model} ..."):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -20,6 +21,25 @@ SandboxOpt = Annotated[SandboxKind, typer.Option(help="where code runs: docker, 
 ModelOpt = Annotated[str, typer.Option(help="default, a model directory, a .gguf file, or openai:URL#MODEL")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda")]
 DtypeOpt = Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")]
+
+
+class ActionFormatChoice(StrEnum):
+    RAW = "raw"
+    JSON = "json"
+
+
+ActionFormatOpt = Annotated[ActionFormatChoice | None, typer.Option(
+    "--action-format", help="how the model writes actions: raw (code and file content as they are, in a "
+    "fenced block after a JSON header) or json (escaped in JSON strings); default: raw, and json with an "
+    "openai: server")]
+
+
+def action_format_for(choice: ActionFormatChoice | None, model_spec: str) -> str:
+    """The action format a run uses: the one asked for, else JSON for a server (which takes a JSON schema
+    but not our grammar), raw for a local model."""
+    if choice is not None:
+        return choice.value
+    return "json" if model_spec.startswith("openai:") else "raw"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -11,7 +11,18 @@ import typer
 from rich.console import Console
 
 from agent.cli.approval import make_run_approver
-from agent.cli.options import DeviceOpt, DtypeOpt, JsonFlag, ModelOpt, RunsDir, SandboxOpt, fail, load_model
+from agent.cli.options import (
+    ActionFormatOpt,
+    DeviceOpt,
+    DtypeOpt,
+    JsonFlag,
+    ModelOpt,
+    RunsDir,
+    SandboxOpt,
+    action_format_for,
+    fail,
+    load_model,
+)
 from agent.cli.render import render_event
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
@@ -38,6 +49,7 @@ def run_command(
     finish_checks: Annotated[int, typer.Option(min=0, help="send finish back this many times while a file "
                                                "the goal asks to write is missing (off by default: the 135M "
                                                "default model ignores it)")] = 0,
+    action_format: ActionFormatOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -49,7 +61,7 @@ def run_command(
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps, max_tokens=max_tokens,
                                                             max_seconds=max_seconds),
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
-                         finish_checks=finish_checks)
+                         finish_checks=finish_checks, action_format=action_format_for(action_format, model))
     config.sandbox_config.unsafe_local = unsafe_local
     if (problem := unavailable_reason(config.sandbox, config.sandbox_config)) is not None:
         fail(problem)
