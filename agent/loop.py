@@ -23,9 +23,9 @@ from agent.store import RunStore, RunWriter, new_run_id
 from prompts import render
 from sandbox.base import Sandbox
 from sandbox.factory import sandbox_factory as default_sandbox_factory
-from tools.base import ToolContext, ToolRegistry
+from tools.base import InterpreterLog, ToolContext, ToolRegistry
 from tools.files import workspace_files
-from tools.registry import FINISH, default_tools
+from tools.registry import FINISH, PYTHON, default_tools
 
 MAX_LOGGED_OUTPUT = 20_000
 
@@ -207,10 +207,15 @@ class Agent:
 
     def _new_run(self, state: RunState, writer: RunWriter, elapsed_before: float = 0.0) -> ActiveRun:
         tools = ToolContext(self.config.workspace.resolve(), self.sandbox_factory)
+        ran = sum(1 for t in state.turns if t.action.tool == PYTHON and t.observation is not None)
+        if ran:  # a resumed run: a new sandbox, so a new Python session
+            tools.interpreter = InterpreterLog(ran, "the run was resumed")
         return ActiveRun(state, writer, tools, time.monotonic(), elapsed_before)
 
     def prompt_context(self, state: RunState) -> PromptContext:
-        return self._prompts.get(self.tools, self.config, state.goal, state.files)
+        sandbox = self.config.sandbox_config
+        python_state = PYTHON in self.tools and sandbox.python_session and sandbox.warm_exec
+        return self._prompts.get(self.tools, self.config, state.goal, state.files, python_state)
 
     def _step_constraint(self, plan_steps: int, exclude: frozenset[str]) -> tuple[dict | None, ReplyGrammar | None]:
         """(JSON schema, None) in the JSON action format, (None, reply grammar) in the raw one."""

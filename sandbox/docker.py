@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox import workspace_access
-from sandbox.base import ExecResult, FailureReason, SandboxConfig, SandboxUnavailable
+from sandbox.base import ExecResult, FailureReason, PythonState, SandboxConfig, SandboxUnavailable, python_command
 from sandbox.docker_executor import start_executor
-from sandbox.executor import Executor, ExecutorGone
+from sandbox.executor import Executor, ExecutorGone, python_call
 from sandbox.image import docker_client, image_exists
 from sandbox.output import STDERR, OutputCapture
 
@@ -127,6 +127,35 @@ class DockerSandbox:
             exit_code=exit_code, stdout=capture.text(1), stderr=capture.text(STDERR),
             timed_out=failure == "timeout", truncated=capture.truncated,
             duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure,
+        )
+
+    def run_python(self, code: str, *, timeout_s: float | None = None) -> ExecResult:
+        """Python code in the run's session (sandbox/python_session.py), kept in the container's executor; a
+        fresh `python3 -c` where there is none. The container's CPU-time ulimit counts over the session's
+        life: a session that used it up is killed, and the next call starts a new one (and says so)."""
+        workspace_access.refresh(self.workspace, self.sandbox_user)
+        executor = self._warm_executor() if self.config.python_session else None
+        if executor is None:
+            return self.exec(python_command(code), timeout_s=timeout_s)
+        timeout = timeout_s or self.config.timeout_s
+        started = time.monotonic()
+        ooms_before = _oom_kills(self._cgroup_events)
+        capture = OutputCapture(self.config.output_bytes)
+        try:
+            exit_code, reason, state, _ = python_call(executor, code, ENV, MOUNT, timeout, capture, None,
+                                                      self.config.cpu_seconds)
+        except ExecutorGone:  # killed by the code it ran, or stuck: clean up from outside, start anew
+            executor.close()
+            self._executor, self._executor_failures = None, self._executor_failures + 1
+            self._kill_calls()
+            exit_code, reason = 128 + signal.SIGKILL, None
+            state = PythonState(False, False, "the sandbox's executor stopped answering")
+        exit_code = 128 - exit_code if exit_code < 0 else exit_code
+        failure = _failure(exit_code, reason == "timeout", capture, _oom_kills(self._cgroup_events) > ooms_before)
+        return ExecResult(
+            exit_code=exit_code, stdout=capture.text(1), stderr=capture.text(STDERR),
+            timed_out=failure == "timeout", truncated=capture.truncated,
+            duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure, python=state,
         )
 
     def _warm_executor(self) -> Executor | None:

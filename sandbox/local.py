@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from sandbox import cgroup, isolation
-from sandbox.base import ExecResult, FailureReason, SandboxConfig, SandboxUnavailable
-from sandbox.executor import SERVER_ARGV, Executor, ExecutorGone, PipeChannel
+from sandbox.base import ExecResult, FailureReason, PythonState, SandboxConfig, SandboxUnavailable, python_command
+from sandbox.executor import SERVER_ARGV, Executor, ExecutorGone, PipeChannel, python_call
 from sandbox.output import STDERR, STDOUT, OutputCapture
 
 MB = 1024 * 1024
@@ -84,6 +84,45 @@ class LocalSandbox:
             timed_out=failure == "timeout", truncated=capture.truncated,
             duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure,
         )
+
+    def run_python(self, code: str, *, timeout_s: float | None = None) -> ExecResult:
+        """Python code in the run's session (sandbox/python_session.py), kept in the warm executor; a fresh
+        `python3 -c` where there is none (`python_session` or `warm_exec` off, or no executor here)."""
+        executor = self._warm_executor() if self.config.python_session else None
+        if executor is None:
+            return self.exec(python_command(code), timeout_s=timeout_s)
+        timeout = timeout_s or self.config.timeout_s
+        capture = OutputCapture(self.config.output_bytes)
+        ooms_before = self._cgroup.oom_kills() if self._cgroup else 0
+        started = time.monotonic()
+        try:
+            exit_code, reason, state, pid = python_call(executor, code, {}, str(self.workspace), timeout, capture,
+                                                        self._rlimits(), self.config.cpu_seconds)
+        except ExecutorGone:  # killed by the code it ran, or stuck: the session went with it
+            self._stop_executor()
+            self._executor_failures += 1
+            exit_code, reason = 128 + signal.SIGKILL, None
+            state = PythonState(False, False, "the sandbox's executor stopped answering")
+        else:
+            if self._cgroup is not None:  # as for any call: nothing but the executor and the session lives on
+                self._cgroup.kill_all(keep=self._keep | (self._host_pids(pid) if state.kept else frozenset()))
+        failure = self._failure(_shell_code(exit_code), reason == "timeout", capture, ooms_before)
+        return ExecResult(
+            exit_code=_shell_code(exit_code), stdout=capture.text(STDOUT), stderr=capture.text(STDERR),
+            timed_out=failure == "timeout", truncated=capture.truncated,
+            duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure, python=state,
+        )
+
+    def _host_pids(self, namespace_pid: int) -> frozenset[int]:
+        """The host pid of the executor's process `namespace_pid` (its pid inside the sandbox's namespace)."""
+        assert self._cgroup is not None
+        for pid in self._cgroup.pids() - self._keep:
+            with contextlib.suppress(OSError):
+                status = Path(f"/proc/{pid}/status").read_text()
+                nspids = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+                if len(nspids) > 1 and nspids[-1] == str(namespace_pid):
+                    return frozenset({pid})
+        return frozenset()
 
     def close(self) -> None:
         self._stop_executor()

@@ -26,12 +26,21 @@ class ToolError(Exception):
 
 
 @dataclass
+class InterpreterLog:
+    """What run_python has seen of the run's Python session, to say when the state it held was lost."""
+
+    calls: int = 0  # calls that ran in a session
+    lost: str = ""  # why the state was lost, when the model has not been told yet
+
+
+@dataclass
 class ToolContext:
     """What a tool may touch: the run's workspace and its sandbox (started lazily by the caller)."""
 
     workspace: Path
     sandbox_factory: Callable[[], Sandbox] | None = None
     _sandbox: Sandbox | None = field(default=None, repr=False)
+    interpreter: InterpreterLog = field(default_factory=InterpreterLog)
 
     @property
     def sandbox(self) -> Sandbox:

@@ -24,7 +24,7 @@ from agent.bench import (
     make_report,
     report_json,
 )
-from agent.cli.options import ActionFormatOpt, ModelOpt, SandboxOpt, fail
+from agent.cli.options import ActionFormatOpt, ModelOpt, PythonSessionOpt, SandboxOpt, fail
 from sandbox.base import SandboxKind
 
 
@@ -42,6 +42,7 @@ def bench_command(
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="where the runs are recorded")] = None,
     keep_workspaces: Annotated[bool, typer.Option(help="keep each task's workspace to look at")] = False,
     action_format: ActionFormatOpt = None,
+    python_session: PythonSessionOpt = True,
 ) -> None:
     """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time."""
     console = Console()
@@ -52,7 +53,8 @@ def bench_command(
     settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=(("--unsafe-local",) if unsafe_local else ())
-                             + (("--action-format", action_format.value) if action_format else ()))
+                             + (("--action-format", action_format.value) if action_format else ())
+                             + (() if python_session else ("--no-python-session",)))
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -34,6 +34,11 @@ ActionFormatOpt = Annotated[ActionFormatChoice | None, typer.Option(
     "openai: server")]
 
 
+PythonSessionOpt = Annotated[bool, typer.Option(
+    "--python-session/--no-python-session", help="run_python keeps one Python interpreter for the run "
+    "(variables, imports and functions last from call to call); off: a fresh interpreter per call")]
+
+
 def action_format_for(choice: ActionFormatChoice | None, model_spec: str) -> str:
     """The action format a run uses: the one asked for, else JSON for a server (which takes a JSON schema
     but not our grammar), raw for a local model."""

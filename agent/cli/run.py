@@ -17,6 +17,7 @@ from agent.cli.options import (
     DtypeOpt,
     JsonFlag,
     ModelOpt,
+    PythonSessionOpt,
     RunsDir,
     SandboxOpt,
     action_format_for,
@@ -50,6 +51,7 @@ def run_command(
                                                "the goal asks to write is missing (off by default: the 135M "
                                                "default model ignores it)")] = 0,
     action_format: ActionFormatOpt = None,
+    python_session: PythonSessionOpt = True,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -63,6 +65,7 @@ def run_command(
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
                          finish_checks=finish_checks, action_format=action_format_for(action_format, model))
     config.sandbox_config.unsafe_local = unsafe_local
+    config.sandbox_config.python_session = python_session
     if (problem := unavailable_reason(config.sandbox, config.sandbox_config)) is not None:
         fail(problem)
     console = Console(stderr=json_output)
