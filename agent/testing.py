@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm.base import GREEDY, ChatMessage, DecodingParams, Generation
-from agent.llm.reply_grammar import ReplyGrammar
+from agent.llm.reply_grammar import ReplyGrammar, fenced
 
 
 @dataclass
@@ -28,7 +28,9 @@ class ModelCall:
 
 @dataclass
 class ScriptedModel:
-    """Replies with `outputs` in order (dicts are sent as JSON). `assert_complete()` fails on leftovers."""
+    """Replies with `outputs` in order. `assert_complete()` fails on leftovers. A dict is sent as JSON, or,
+    under a reply grammar whose form for its tool has a fenced block, as that form: the JSON header, then
+    the argument the header leaves out, raw in the block (the raw action format)."""
 
     outputs: list[str | dict[str, Any]]
     name: str = "scripted"
@@ -44,7 +46,7 @@ class ScriptedModel:
                                  f"{len(self.outputs)} replies were scripted")
         self.calls.append(ModelCall(list(messages), json_schema, params, grammar))
         reply = self.outputs[len(self.calls) - 1]
-        text = reply if isinstance(reply, str) else json.dumps(reply)
+        text = reply if isinstance(reply, str) else reply_text(reply, grammar)
         if on_text is not None:
             on_text(text)
         return Generation(text=text, tokens_in=self.count_tokens(messages), tokens_out=max(1, len(text) // 4),
@@ -56,6 +58,23 @@ class ScriptedModel:
     def assert_complete(self) -> None:
         left = len(self.outputs) - len(self.calls)
         assert left == 0, f"{left} scripted replies were never used"
+
+
+def reply_text(reply: dict[str, Any], grammar: ReplyGrammar | None) -> str:
+    """How the model would write `reply` under `grammar` (plain JSON without one)."""
+    args = reply.get("args")
+    for form in grammar.forms if grammar is not None and isinstance(args, dict) else ():
+        properties = form.schema.get("properties", {})
+        if form.body_language is None or properties.get("tool", {}).get("const") != reply.get("tool"):
+            continue
+        header_args = properties.get("args", {}).get("properties", {})
+        body = [k for k in args if k not in header_args]
+        if len(body) == 1 and isinstance(args[body[0]], str):
+            header = {k: v for k, v in reply.items() if k != "args"}
+            if header_args:
+                header["args"] = {k: v for k, v in args.items() if k != body[0]}
+            return json.dumps(header, ensure_ascii=False) + fenced(args[body[0]], form.body_language)
+    return json.dumps(reply)
 
 
 def act(tool: str, thought: str = "", plan_step: int | None = None, **args: Any) -> dict[str, Any]:

@@ -4,7 +4,8 @@ A tool is a typed function whose first parameter is the `ToolContext`; its other
 pydantic argument model, and its docstring (summary + "Args:" lines) is what the prompt shows the model.
 A tool may name one string argument its `body` (run_python's code, write_file's content): in the raw action
 format (agent/action_format.py) the model writes that argument as it is, in a fenced block after a small JSON
-header, instead of escaped inside a JSON string.
+header, instead of escaped inside a JSON string. A tool may also give a `check`: a cheap look at its arguments
+on the host (does the code compile?); what it finds wrong is sent back without anything being run.
 """
 
 from __future__ import annotations
@@ -68,15 +69,22 @@ class Tool:
     side_effects: bool = False
     body: str | None = None  # the string argument written raw after the JSON header (raw action format)
     body_language: str = ""  # the fenced block's info string, e.g. "python"
+    check: Callable[[dict[str, Any]], str | None] | None = None  # host-side look at validated arguments
 
     def invoke(self, ctx: ToolContext, raw_args: dict[str, Any]) -> str:
-        """Validate the arguments, then call. Validation failures become a ToolError."""
+        """Validate and check the arguments, then call. Both kinds of failure become a ToolError."""
         try:
-            args = self.args_model.model_validate(raw_args)
+            args = self.args_model.model_validate(raw_args).model_dump()
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'args'}: {e['msg']}" for e in exc.errors())
             raise ToolError(f"invalid arguments for {self.name}: {problems}") from exc
-        return self.function(ctx, **args.model_dump())
+        if (problem := self.problem(args)) is not None:
+            raise ToolError(problem)
+        return self.function(ctx, **args)
+
+    def problem(self, args: dict[str, Any]) -> str | None:
+        """What the tool's `check` finds wrong with these (validated) arguments; None when they may run."""
+        return self.check(args) if self.check is not None else None
 
     def signature_line(self) -> str:
         """How the prompt shows the tool: required arguments with types, optional ones with defaults."""
@@ -110,10 +118,10 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return " ".join(s.strip() for s in summary_lines if s.strip()), arg_docs
 
 
-def tool(name: str | None = None, *, side_effects: bool = False, body: str | None = None,
-         body_language: str = "") -> Callable[[Callable[..., str]], Tool]:
+def tool(name: str | None = None, *, side_effects: bool = False, body: str | None = None, body_language: str = "",
+         check: Callable[[dict[str, Any]], str | None] | None = None) -> Callable[[Callable[..., str]], Tool]:
     """Turn `def f(ctx: ToolContext, a: int, b: str = "x") -> str` into a `Tool`; `body` names a `str`
-    parameter the raw action format writes in a fenced block."""
+    parameter the raw action format writes in a fenced block, `check` a host-side look at the arguments."""
 
     def wrap(function: Callable[..., str]) -> Tool:
         summary, arg_docs = _parse_docstring(function.__doc__ or "")
@@ -129,7 +137,7 @@ def tool(name: str | None = None, *, side_effects: bool = False, body: str | Non
         args_model = create_model(
             f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
-        return Tool(tool_name, summary, args_model, function, side_effects, body, body_language)
+        return Tool(tool_name, summary, args_model, function, side_effects, body, body_language, check)
 
     return wrap
 

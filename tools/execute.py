@@ -5,7 +5,7 @@ from __future__ import annotations
 from sandbox.base import ExecResult
 from tools.base import InterpreterLog, ToolContext, ToolError, tool
 from tools.files import workspace_files_hint
-from tools.python_source import echo_last_expression, silence_hint
+from tools.python_source import compile_problem, echo_last_expression, silence_hint
 
 MAX_CODE_BYTES = 100_000
 
@@ -44,7 +44,11 @@ def describe_result(result: ExecResult) -> str:
     return "\n".join(parts)
 
 
-@tool(side_effects=True, body="code", body_language="python")
+def _code_problem(args: dict) -> str | None:
+    return compile_problem(args["code"])
+
+
+@tool(side_effects=True, body="code", body_language="python", check=_code_problem)
 def run_python(ctx: ToolContext, code: str) -> str:
     """Run Python code in the sandbox with the workspace as the current directory; returns what it prints
     (and the value of a last line that is an expression).
