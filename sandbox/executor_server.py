@@ -11,6 +11,8 @@ sandbox/python_session.py), started by the first such request and spared by the 
 request's "input" goes to that process, whose reply on its fd 4 ends the call.
 """
 
+from __future__ import annotations
+
 import fcntl
 import json
 import os
@@ -164,7 +166,7 @@ class Server:
         self.send(b"x", json.dumps({"code": code, "reason": reason, "session": {
             "started": started, "kept": proc.alive, "pid": proc.pid, "status": proc.describe()}}).encode())
 
-    def forward_rest(self, proc: "Persistent", room: int) -> None:
+    def forward_rest(self, proc: Persistent, room: int) -> None:
         """Output the process wrote before it answered (its pipes may still hold some)."""
         while room > 0 and (ready := select.select([proc.stdout, proc.stderr], [], [], 0)[0]):
             for fd in ready:
@@ -183,13 +185,19 @@ class Server:
     def serve(self, requests) -> None:
         self.send(b"r", b"")
         for line in requests:
+            req: dict = {}
             try:
                 req = json.loads(line)
                 self.run_persistent(req) if req.get("persist") else self.run(req)
             except Exception as e:  # e.g. no pid left to fork: report it as the call's result and carry on
                 self.kill_others()
                 self.send(b"e", f"sandbox: {e}\n".encode())
-                self.send(b"x", json.dumps({"code": REQUEST_FAILED, "reason": None}).encode())
+                result: dict = {"code": REQUEST_FAILED, "reason": None}
+                if isinstance(req, dict) and req.get("persist"):
+                    alive = self.persistent is not None and self.persistent.alive
+                    pid = self.persistent.pid if alive else 0  # type: ignore[union-attr]
+                    result["session"] = {"started": not alive, "kept": alive, "pid": pid, "status": f"{e}"}
+                self.send(b"x", json.dumps(result).encode())
 
 
 def _dead_child_of(pid: int, parent: int) -> bool:
@@ -211,7 +219,7 @@ class Persistent:
         self.status: int | None = None  # set when it was reaped
 
     @classmethod
-    def start(cls, req: dict) -> "Persistent":
+    def start(cls, req: dict) -> Persistent:
         pipes = [os.pipe() for _ in range(4)]  # requests, replies, stdout, stderr
         pid = os.fork()
         if pid == 0:  # the per-call CPU limit is the process's own to set: RLIMIT_CPU counts its whole life

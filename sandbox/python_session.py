@@ -16,6 +16,8 @@ module imported from the workspace is imported afresh once its file has changed.
 library: this runs on the sandbox's Python.
 """
 
+from __future__ import annotations
+
 import builtins
 import importlib
 import json

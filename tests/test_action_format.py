@@ -10,8 +10,11 @@ import pytest
 
 from agent.action import Action
 from agent.action_format import body_tool_lines, parse_action, render_action, step_grammar
+from agent.config import Budget
 from agent.errors import InvalidAction
+from agent.events import ActionChosen
 from agent.llm.reply_grammar import ReplySyntaxError, fenced, split_reply
+from agent.testing import act
 from tools.registry import default_tools
 
 TOOLS = default_tools(nlp=False)
@@ -165,3 +168,70 @@ def test_the_string_guard_guards_json_strings_only_until_the_header_ends():
     assert blocked('{"tool": "finish", "args": {"answer": "f(x')  # inside a JSON string
     assert not blocked('{"tool": "finish", "args": {"answer": "x"')  # between strings
     assert not blocked('{"tool": "run_python"}\n```python\nprint("f(x')  # code after the header is not JSON
+
+
+# -- the run log -----------------------------------------------------------------------------------------
+
+
+def logged_actions(agent) -> list[tuple[str, dict]]:
+    log = agent.store.load(agent.result.run_id)
+    return [(e.tool, e.args) for e in log.events if isinstance(e, ActionChosen)]
+
+
+CODE = 'text = "a \\"quoted\\" word"\nprint(text.count("o"))'
+STEPS = [act("write_file", path="w.txt", content="x"), act("run_python", code=CODE), act("finish", answer="2")]
+
+
+def test_the_log_holds_actions_the_same_way_in_either_format(make_agent):
+    runs = []
+    for action_format in ("raw", "json"):
+        agent, model = make_agent(STEPS, action_format=action_format)
+        agent.run("a goal")
+        model.assert_complete()
+        runs.append(logged_actions(agent))
+    assert runs[0] == runs[1] == [(a["tool"], a["args"]) for a in STEPS]
+
+
+@pytest.mark.parametrize("recorded", ["json", "before the format was configurable"])
+def test_a_recorded_run_resumes_and_shows_its_history_in_its_format(make_agent, recorded):
+    first, _ = make_agent(STEPS[:2], action_format="json", budget=Budget(max_steps=2))
+    first.run("a goal")  # stopped by its budget after two calls
+    log = first.store.load(first.result.run_id)
+    meta = log.meta
+    if recorded != "json":
+        meta["config"].pop("action_format")
+    cut = first.store.create("recorded", meta)
+    for event in log.events[:-1]:  # all but the final event: the run was interrupted
+        cut.append(event)
+    cut.close()
+    resumed, model = make_agent([act("finish", answer="2")], action_format=meta["config"].get("action_format", "raw"))
+    list(resumed.resume("recorded"))
+    model.assert_complete()
+    last_action = [m.content for m in model.calls[0].messages if m.role == "assistant"][-1]
+    if recorded == "json":
+        assert last_action == json.dumps({"tool": "run_python", "args": {"code": CODE}})
+    else:
+        assert last_action == '{"tool": "run_python"}\n```python\n' + CODE + "\n```"
+
+
+@pytest.mark.real_model
+def test_under_the_raw_grammar_the_model_writes_code_that_reads_back_and_steers_off_a_failed_reply(real_model,
+                                                                                                    tmp_path):
+    from agent.config import AgentConfig
+    from agent.history import build_messages
+    from agent.llm.base import DecodingParams
+    from agent.loop import Agent
+    from agent.state import RunState
+
+    agent = Agent(real_model, config=AgentConfig(workspace=tmp_path))
+    state = RunState(goal='Print the text He said "hi" with Python.')
+    messages = build_messages(agent.prompt_context(state), state, feedback=None, budget_tokens=4096,
+                              count=real_model.count_tokens)
+    grammar = step_grammar(agent.tools, exclude=frozenset({"finish"}))
+    first = real_model.generate(messages, grammar=grammar, params=DecodingParams(max_new_tokens=200))
+    action = parse_action(first.text, agent.tools)
+    assert first.finished and action.tool == "run_python" and '"' in action.args["code"], first.text
+    steered = real_model.generate(messages, grammar=grammar,
+                                  params=DecodingParams(max_new_tokens=200, avoid=(first.text,)))
+    assert steered.finished and steered.text != first.text
+    parse_action(steered.text, agent.tools)
