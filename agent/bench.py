@@ -323,6 +323,7 @@ class BenchReport(BaseModel):
     model: str  # as given (--model)
     model_names: list[str]  # the names the runs reported, e.g. SmolLM2-135M-Instruct for "default"
     sandbox: str
+    run_args: list[str] = []  # the options every `autogpt run` got beyond the model and sandbox
     workers: int
     started: str
     wall_seconds: float
@@ -376,7 +377,7 @@ def make_report(results: list[TaskResult], tasks: list[SuiteTask], bench: Bench,
     results = sorted(results, key=lambda r: order[r.id])
     return BenchReport(suite=suite, model=bench.settings.model,
                        model_names=sorted({r.model for r in results if r.model}),
-                       sandbox=bench.settings.sandbox,
+                       sandbox=bench.settings.sandbox, run_args=list(bench.settings.extra_args),
                        workers=bench.workers, started=started.isoformat(timespec="seconds"),
                        wall_seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
                        planned=len(tasks), complete=len(results) == len(tasks), totals=totals(results),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -40,6 +41,10 @@ class AgentConfig(BaseModel):
     finish_checks: int = Field(default=0, ge=0, description="times finish is sent back while a file the goal "
                                "asks to write is missing (agent/deliverables.py). Off by default: the 135M "
                                "default model ignores the feedback (3/19 tasks either way, 2.5x the steps)")
+    action_format: Literal["raw", "json"] = Field(default="json", description="how the model writes actions: "
+                                                  "raw (code and file content as they are, in a fenced block "
+                                                  "after a JSON header) or json (escaped in JSON strings); "
+                                                  "agent/action_format.py")
     decode_attempts: int = Field(default=3, ge=1, description="tries per step before a step counts as failed")
     loop_strikes: int = Field(default=3, ge=1, description="repeats tolerated after a strategy change")
     sandbox: SandboxKind = SandboxKind.AUTO

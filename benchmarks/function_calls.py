@@ -29,7 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.action import parse_action, step_schema  # noqa: E402
+from agent.action import step_schema  # noqa: E402
+from agent.action_format import parse_action  # noqa: E402
 from agent.config import AgentConfig  # noqa: E402
 from agent.errors import InvalidAction  # noqa: E402
 from agent.history import PromptContextCache, build_messages  # noqa: E402

@@ -49,6 +49,11 @@ class SandboxConfig(BaseModel):
     local_isolation: IsolationName = Field(
         default="auto", description="local: how calls are isolated; auto = bubblewrap, else util-linux unshare",
     )
+    python_session: bool = Field(
+        default=True, description="run_python keeps one Python interpreter for the run (variables, imports and "
+        "functions last from call to call; sandbox/python_session.py); off: a fresh interpreter per call. Needs "
+        "warm_exec",
+    )
     warm_exec: bool = Field(
         default=True, description="calls go through a warm executor in a sandbox kept for the run (Docker: "
         "in the container, not docker exec; local: in one namespace sandbox, not a fresh one per call)",
@@ -74,6 +79,15 @@ class SandboxConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class PythonState:
+    """How a run_python call found and left the run's Python session."""
+
+    started: bool  # the call ran in an interpreter started for it: what earlier calls defined is not there
+    kept: bool  # the interpreter lives on after the call, with what this call defined
+    detail: str = ""  # why it is gone, when not kept ("killed by signal 9", ...)
+
+
+@dataclass(frozen=True)
 class ExecResult:
     exit_code: int
     stdout: str
@@ -83,6 +97,7 @@ class ExecResult:
     duration_s: float
     backend: str
     failure: FailureReason | None = None
+    python: PythonState | None = None  # for run_python in a session; None: a fresh interpreter for the call
 
     @property
     def ok(self) -> bool:
@@ -102,6 +117,10 @@ class Sandbox(Protocol):
 
     def exec(self, command: list[str], *, timeout_s: float | None = None) -> ExecResult:
         """Run a command (argv) with the workspace as working directory."""
+        ...
+
+    def run_python(self, code: str, *, timeout_s: float | None = None) -> ExecResult:
+        """Run Python code in the run's Python session (`python_session`), else as `python3 -c`."""
         ...
 
     def close(self) -> None:

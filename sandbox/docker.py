@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox import seccomp, workspace_access
-from sandbox.base import ExecResult, FailureReason, SandboxConfig, SandboxUnavailable
+from sandbox.base import ExecResult, FailureReason, PythonState, SandboxConfig, SandboxUnavailable, python_command
 from sandbox.docker_executor import executor_pid, start_executor
-from sandbox.executor import Executor, ExecutorGone
+from sandbox.executor import Executor, ExecutorGone, host_pid_of, python_call
 from sandbox.image import docker_client, image_exists
 from sandbox.output import STDERR, OutputCapture
 from sandbox.quota import QuotaWatch, WorkspaceQuota
@@ -96,6 +96,7 @@ class DockerSandbox:
         self._init_pid = 0
         self._executor: Executor | None = None
         self._executor_pid = 0  # its pid on the host, spared by the after-call clean-up
+        self._session_pids: frozenset[int] = frozenset()  # the Python session's host pid, spared as well
         self._executor_failures = 0
         _LIVE.add(self)
         _install_exit_hooks()
@@ -128,7 +129,8 @@ class DockerSandbox:
         capture = OutputCapture(self.config.output_bytes)
         workspace_access.refresh(self.workspace, self.sandbox_user)
         executor = self._warm_executor()
-        with self._quota.watch(lambda: self._kill_calls(spare_executor=executor is not None)) as quota:
+        spare = executor is not None
+        with self._quota.watch(lambda: self._kill_calls(spare_executor=spare, spare_session=spare)) as quota:
             if executor is not None:
                 exit_code, timed_out = self._exec_warm(executor, command, timeout, capture)
             else:
@@ -142,12 +144,49 @@ class DockerSandbox:
             duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure,
         )
 
+    def run_python(self, code: str, *, timeout_s: float | None = None) -> ExecResult:
+        """Python code in the run's session (sandbox/python_session.py), kept in the container's executor; a
+        fresh `python3 -c` where there is none. The container's CPU-time ulimit counts over the session's
+        life: a session that used it up is killed, and the next call starts a new one (and says so)."""
+        workspace_access.refresh(self.workspace, self.sandbox_user)
+        executor = self._warm_executor() if self.config.python_session else None
+        if executor is None:
+            return self.exec(python_command(code), timeout_s=timeout_s)
+        timeout = timeout_s or self.config.timeout_s
+        started = time.monotonic()
+        ooms_before = _oom_kills(self._cgroup_events)
+        capture = OutputCapture(self.config.output_bytes)
+        self._session_pids = frozenset()  # a quota kill during the call takes the session too
+        with self._quota.watch(lambda: self._kill_calls(spare_executor=True)) as quota:
+            try:
+                exit_code, reason, state, pid = python_call(executor, code, ENV, MOUNT, timeout, capture, None,
+                                                            self.config.cpu_seconds)
+            except ExecutorGone:  # killed by the code it ran, or stuck: clean up from outside, start anew
+                executor.close()
+                self._executor, self._executor_failures = None, self._executor_failures + 1
+                self._kill_calls()
+                exit_code, reason, pid = 128 + signal.SIGKILL, None, 0
+                state = PythonState(False, False, "the sandbox's executor stopped answering")
+        if state.kept:
+            self._session_pids = host_pid_of(self._cgroup_pids() - self._executor_pids(), pid)
+        if quota.exceeded is not None:
+            capture.note(STDERR, f"sandbox: {self._quota.describe(quota.exceeded)}")
+        exit_code = 128 - exit_code if exit_code < 0 else exit_code
+        failure = _failure(exit_code, reason == "timeout", capture, _oom_kills(self._cgroup_events) > ooms_before,
+                           quota)
+        return ExecResult(
+            exit_code=exit_code, stdout=capture.text(1), stderr=capture.text(STDERR),
+            timed_out=failure == "timeout", truncated=capture.truncated,
+            duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure, python=state,
+        )
+
     def _warm_executor(self) -> Executor | None:
         """The container's executor, (re)started when needed; None means: use one `docker exec` per call."""
         if self._executor is None and self.config.warm_exec and self._executor_failures < 3:
             try:
                 self._executor = start_executor(self._client.api, self.container.id, self.user, MOUNT, ENV)
                 self._executor_pid = 0  # known once it runs: after its first call
+                self._session_pids = frozenset()
             except Exception:  # no pids left, container gone: the cold path reports it
                 self._executor, self._executor_failures = None, self._executor_failures + 1
         return self._executor
@@ -161,7 +200,7 @@ class DockerSandbox:
             self._executor, self._executor_failures = None, self._executor_failures + 1
             self._kill_calls()
             return 128 + signal.SIGKILL, False
-        self._kill_calls(spare_executor=True)  # the executor runs with the code's rights: trust, but verify
+        self._kill_calls(spare_executor=True, spare_session=True)  # it runs with the code's rights: verify
         return (128 - code if code < 0 else code), reason == "timeout"
 
     def _exec_cold(self, command: list[str], timeout: float, capture: OutputCapture,
@@ -190,14 +229,14 @@ class DockerSandbox:
             self._kill_from_host(self._cgroup_procs)
         return exit_code, timed_out
 
-    def _kill_calls(self, spare_executor: bool = False) -> None:
+    def _kill_calls(self, spare_executor: bool = False, spare_session: bool = False) -> None:
         """Kill what the calls started (every process but PID 1, and the warm executor when spared); the
         container and its files live on.
 
         From the host through the container's pids cgroup where we may (an exec cannot start while a fork
         bomb holds every pid), else with `kill -9 -1` exec'd inside (which spares nothing but PID 1).
         """
-        spare = self._executor_pids() if spare_executor else set()
+        spare = self._executor_pids() | (self._session_pids if spare_session else set()) if spare_executor else set()
         if spare_executor and not spare:
             return  # the executor cannot be told apart: its own clean-up after the call stands
         if self._cgroup_procs is not None and self._kill_from_host(self._cgroup_procs, spare):
@@ -218,6 +257,12 @@ class DockerSandbox:
             with contextlib.suppress(Exception):
                 self._executor_pid = executor_pid(self._client.api, self._executor)
         return {self._executor_pid} if self._executor_pid else set()
+
+    def _cgroup_pids(self) -> set[int]:
+        try:
+            return {int(p) for p in self._cgroup_procs.read_text().split()} if self._cgroup_procs else set()
+        except OSError:
+            return set()
 
     def _kill_from_host(self, procs: Path, spare: set[int] | None = None, wait_s: float = 5.0) -> bool:
         if not self._init_pid:
@@ -251,7 +296,7 @@ class DockerSandbox:
             pids = {int(p) for p in self._cgroup_procs.read_text().split()}
         except OSError:
             return set()
-        return pids - {self._init_pid} - self._executor_pids()
+        return pids - {self._init_pid} - self._executor_pids() - self._session_pids
 
     def close(self) -> None:
         executor, self._executor = getattr(self, "_executor", None), None

@@ -34,8 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sandbox import cgroup, isolation, seccomp, workspace_access
-from sandbox.base import ExecResult, FailureReason, SandboxConfig, SandboxUnavailable
-from sandbox.executor import SERVER_ARGV, Executor, ExecutorGone, PipeChannel
+from sandbox.base import ExecResult, FailureReason, PythonState, SandboxConfig, SandboxUnavailable, python_command
+from sandbox.executor import SERVER_ARGV, Executor, ExecutorGone, PipeChannel, host_pid_of, python_call
 from sandbox.output import STDERR, STDOUT, OutputCapture
 from sandbox.quota import QuotaWatch, WorkspaceQuota
 
@@ -78,6 +78,7 @@ class LocalSandbox:
         self._executor_proc: subprocess.Popen[bytes] | None = None
         self._executor_failures = 0
         self._keep: frozenset[int] = frozenset()  # the warm sandbox's own processes in the cgroup
+        self._session: frozenset[int] = frozenset()  # the Python session's process, between calls
         self._cold_proc: subprocess.Popen[bytes] | None = None  # the fresh sandbox of the call running now
 
     def exec(self, command: list[str], *, timeout_s: float | None = None) -> ExecResult:
@@ -107,7 +108,39 @@ class LocalSandbox:
     def leftover_pids(self) -> set[int]:
         """Host pids of processes left in the sandbox between calls (empty when all is well): everything in
         its cgroup but the warm sandbox's own processes; empty where there is no cgroup to look in."""
-        return self._cgroup.pids() - self._keep if self._cgroup is not None else set()
+        return self._cgroup.pids() - self._keep - self._session if self._cgroup is not None else set()
+
+    def run_python(self, code: str, *, timeout_s: float | None = None) -> ExecResult:
+        """Python code in the run's session (sandbox/python_session.py), kept in the warm executor; a fresh
+        `python3 -c` where there is none (`python_session` or `warm_exec` off, or no executor here)."""
+        executor = self._warm_executor() if self.config.python_session else None
+        if executor is None:
+            return self.exec(python_command(code), timeout_s=timeout_s)
+        timeout = timeout_s or self.config.timeout_s
+        capture = OutputCapture(self.config.output_bytes)
+        ooms_before = self._cgroup.oom_kills() if self._cgroup else 0
+        started = time.monotonic()
+        if self.sandbox_user is not None:
+            workspace_access.refresh(self.workspace, self.sandbox_user)
+        self._session = frozenset()  # a quota kill during the call takes the session too
+        with self._quota.watch(lambda: self._stop_call(executor)) as quota:
+            try:
+                exit_code, reason, state, pid = python_call(executor, code, {}, str(self.workspace), timeout,
+                                                            capture, self._rlimits(), self.config.cpu_seconds)
+            except ExecutorGone:  # killed by the code it ran, or stuck: the session went with it
+                self._stop_executor()
+                self._executor_failures += 1
+                exit_code, reason = 128 + signal.SIGKILL, None
+                state = PythonState(False, False, "the sandbox's executor stopped answering")
+        if self._cgroup is not None and self._executor is not None:  # nothing but the executor and session lives on
+            self._session = host_pid_of(self._cgroup.pids() - self._keep, pid) if state.kept else frozenset()
+            self._cgroup.kill_all(keep=self._keep | self._session)
+        failure = self._failure(_shell_code(exit_code), reason == "timeout", capture, ooms_before, quota)
+        return ExecResult(
+            exit_code=_shell_code(exit_code), stdout=capture.text(STDOUT), stderr=capture.text(STDERR),
+            timed_out=failure == "timeout", truncated=capture.truncated,
+            duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure, python=state,
+        )
 
     def close(self) -> None:
         self._stop_executor()
@@ -164,12 +197,13 @@ class LocalSandbox:
             self._executor_failures += 1
             return 128 + signal.SIGKILL, False
         if self._cgroup is not None:  # the executor runs with the code's rights: trust, but verify
-            self._cgroup.kill_all(keep=self._keep)
+            self._cgroup.kill_all(keep=self._keep | self._session)
         return _shell_code(code), reason == "timeout"
 
     def _stop_executor(self) -> None:
         executor, proc = self._executor, self._executor_proc
         self._executor, self._executor_proc, self._keep = None, None, frozenset()
+        self._session = frozenset()
         if executor is not None:
             executor.close()
         if proc is not None:

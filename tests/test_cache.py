@@ -66,7 +66,7 @@ def cache(tmp_path: Path) -> dict[str, Path]:
         "prompt kv": write(root / "prompt-kv" / f"{identity}.safetensors"),
         "old prompt kv": write(root / "prompt-kv" / "tiny-bbbbbbbbbbbb.safetensors"),
         "torn prompt kv": write(root / "prompt-kv" / f"{identity}.safetensors.tmp{DEAD_PID}"),
-        "kernels": write(root / "kernels" / library_name(os.environ.get("CC") or "cc")),
+        "kernels": write(root / "kernels" / library_name(os.environ.get("CC") or "cc", "avx2")),
         "old kernels": write(root / "kernels" / "block_kernels-000000000000.so"),
         "foreign kernels": write(root / "kernels" / "low_rank-123456789abc.so"),
         "foreign prompt kv": write(root / "prompt-kv" / f"{identity}+lora-0c12b3fa1a08.safetensors"),

@@ -22,7 +22,8 @@ if importlib.util.find_spec("bfcl_eval") is None:
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import function_calls as bench  # noqa: E402
 
-from agent.action import parse_action, step_schema  # noqa: E402
+from agent.action import step_schema  # noqa: E402
+from agent.action_format import parse_action  # noqa: E402
 from agent.llm.grammar import import_xgrammar  # noqa: E402
 
 

@@ -184,7 +184,8 @@ def test_constrained_output_always_parses(model: Any, prompt: str, shape: Any) -
 
 
 def test_a_reply_to_avoid_is_not_written_again_and_leaves_later_calls_unchanged(model: Any) -> None:
-    from agent.action import parse_action, step_schema
+    from agent.action import step_schema
+    from agent.action_format import parse_action
     from tools.registry import default_tools
 
     tools = default_tools(nlp=False)

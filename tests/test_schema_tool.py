@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.action import parse_action, step_schema
+from agent.action import step_schema
+from agent.action_format import parse_action
 from agent.errors import InvalidAction
 from agent.testing import act
 from tools.base import ToolContext, ToolError, ToolRegistry
@@ -140,5 +141,5 @@ def test_a_loop_run_calls_a_schema_tool(make_agent, workspace: Path) -> None:
     result = agent.run("Order 4 of item a for ada.")
     model.assert_complete()
     assert result.status == "done" and calls == [{"customer": "ada", "items": [{"sku": "a", "qty": 4}]}]
-    first_schema = json.dumps(model.calls[0].json_schema)
+    first_schema = model.calls[0].constraint_json()
     assert '"const": "place_order"' in first_schema and '"enum": ["kg", "piece"]' in first_schema

@@ -167,7 +167,7 @@ def _list_line(entry: os.DirEntry[str]) -> str:
     return f"{entry.name} ({info.st_size} bytes)"
 
 
-@tool(side_effects=True)
+@tool(side_effects=True, body="content")
 def write_file(ctx: ToolContext, path: str, content: str) -> str:
     """Create or replace a text file in the workspace with the given content.
 

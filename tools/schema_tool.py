@@ -50,7 +50,8 @@ def schema_tool(name: str, description: str, schema: dict[str, Any], function: C
         return as_text(function(args))
 
     call.__name__ = name
-    return Tool(name, description, json_schema_args_model(name, validator), call, side_effects, grammar_schema)
+    return Tool(name, description, json_schema_args_model(name, validator), call, side_effects,
+                json_schema=grammar_schema)
 
 
 def checked_validator(name: str, schema: dict[str, Any]) -> Any:

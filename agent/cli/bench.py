@@ -24,7 +24,16 @@ from agent.bench import (
     report_json,
 )
 from agent.cli.mcp_tools import mcp_settings
-from agent.cli.options import McpConfigOpt, McpCwdOpt, McpOpt, ModelOpt, SandboxOpt, fail
+from agent.cli.options import (
+    ActionFormatOpt,
+    McpConfigOpt,
+    McpCwdOpt,
+    McpOpt,
+    ModelOpt,
+    PythonSessionOpt,
+    SandboxOpt,
+    fail,
+)
 from agent.cli.render import shown
 from sandbox.base import SandboxKind
 
@@ -45,6 +54,8 @@ def bench_command(
     mcp: McpOpt = None,
     mcp_config: McpConfigOpt = None,
     mcp_cwd: McpCwdOpt = None,
+    action_format: ActionFormatOpt = None,
+    python_session: PythonSessionOpt = True,
 ) -> None:
     """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time.
     Each task's run starts the MCP servers given here for itself."""
@@ -56,7 +67,9 @@ def bench_command(
     settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=(("--unsafe-local",) if unsafe_local else ())
-                             + mcp_run_args(mcp, mcp_config, mcp_cwd))
+                             + mcp_run_args(mcp, mcp_config, mcp_cwd)
+                             + (("--action-format", action_format.value) if action_format else ())
+                             + (() if python_session else ("--no-python-session",)))
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

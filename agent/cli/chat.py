@@ -21,6 +21,7 @@ from agent.approval import ApprovalPolicy
 from agent.cli.approval import TerminalApprover
 from agent.cli.mcp_tools import mcp_registry, mcp_settings
 from agent.cli.options import (
+    ActionFormatOpt,
     DeviceOpt,
     DtypeOpt,
     McpConfigOpt,
@@ -29,6 +30,7 @@ from agent.cli.options import (
     ModelOpt,
     RunsDir,
     SandboxOpt,
+    action_format_for,
     fail,
     load_model,
 )
@@ -328,6 +330,7 @@ def chat_command(
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
     plan: Annotated[bool, typer.Option(help="ask the model for a short plan first")] = False,
     max_steps: Annotated[int, typer.Option(min=1, help="most model decisions per goal")] = 12,
+    action_format: ActionFormatOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -347,7 +350,8 @@ def chat_command(
         fail(f"workspace {workspace} is not a directory")
     mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps), plan=plan, shell=shell,
-                         sandbox=sandbox, mcp=mcp_servers, mcp_config=mcp_file)
+                         sandbox=sandbox, mcp=mcp_servers, mcp_config=mcp_file,
+                         action_format=action_format_for(action_format, model))
     config.sandbox_config.unsafe_local = unsafe_local
     with mcp_registry(config, console) as tools:
         _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -27,6 +28,27 @@ McpConfigOpt = Annotated[Path | None, typer.Option("--mcp-config", help='MCP ser
                                                    '{"name": {"command": ..., "args": [...]} or {"url": ...}}}')]
 McpCwdOpt = Annotated[Path | None, typer.Option("--mcp-cwd", help="folder the --mcp commands start in "
                                                 "(default: the current one)")]
+
+
+class ActionFormatChoice(StrEnum):
+    RAW = "raw"
+    JSON = "json"
+
+
+ActionFormatOpt = Annotated[ActionFormatChoice | None, typer.Option(
+    "--action-format", help="how the model writes actions: raw (code and file content as they are, in a "
+    "fenced block after a JSON header) or json (escaped in JSON strings, the default)")]
+
+
+PythonSessionOpt = Annotated[bool, typer.Option(
+    "--python-session/--no-python-session", help="run_python keeps one Python interpreter for the run "
+    "(variables, imports and functions last from call to call); off: a fresh interpreter per call")]
+
+
+def action_format_for(choice: ActionFormatChoice | None, model_spec: str) -> str:
+    """The action format a run uses: the one asked for, else JSON (it passed more of the core suite's tasks
+    with the default model, docs/code-actions.md; and servers take a JSON schema, not our grammar)."""
+    return choice.value if choice is not None else "json"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

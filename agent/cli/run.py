@@ -22,6 +22,7 @@ from rich.markup import escape
 from agent.cli.approval import make_run_approver
 from agent.cli.mcp_tools import mcp_registry, mcp_settings
 from agent.cli.options import (
+    ActionFormatOpt,
     DeviceOpt,
     DtypeOpt,
     JsonFlag,
@@ -29,8 +30,10 @@ from agent.cli.options import (
     McpCwdOpt,
     McpOpt,
     ModelOpt,
+    PythonSessionOpt,
     RunsDir,
     SandboxOpt,
+    action_format_for,
     fail,
     load_model,
 )
@@ -84,6 +87,8 @@ def run_command(
     finish_checks: Annotated[int, typer.Option(min=0, help="send finish back this many times while a file "
                                                "the goal asks to write is missing (off by default: the 135M "
                                                "default model ignores it)")] = 0,
+    action_format: ActionFormatOpt = None,
+    python_session: PythonSessionOpt = True,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -100,8 +105,10 @@ def run_command(
     config = AgentConfig(workspace=workspace.resolve(), budget=Budget(max_steps=max_steps, max_tokens=max_tokens,
                                                                       max_seconds=max_seconds),
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
-                         finish_checks=finish_checks, mcp=mcp_servers, mcp_config=mcp_file)
+                         finish_checks=finish_checks, mcp=mcp_servers, mcp_config=mcp_file,
+                         action_format=action_format_for(action_format, model))
     config.sandbox_config.unsafe_local = unsafe_local
+    config.sandbox_config.python_session = python_session
     check_setup(config)
     console = RunConsole(stderr=json_output)
     with mcp_registry(config, console) as tools:
