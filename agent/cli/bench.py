@@ -41,6 +41,8 @@ def bench_command(
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="where the runs are recorded")] = None,
     keep_workspaces: Annotated[bool, typer.Option(help="keep each task's workspace to look at")] = False,
+    worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before each "
+                                                        "goal (default: the run's own default)")] = None,
 ) -> None:
     """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time."""
     console = Console()
@@ -48,9 +50,11 @@ def bench_command(
         tasks = select_tasks(load_suite(suite), only, limit)
     except SuiteError as exc:
         fail(str(exc))
+    extra = (("--unsafe-local",) if unsafe_local else ()) + (
+        ("--worked-examples", str(worked_examples)) if worked_examples is not None else ())
     settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
-                             extra_args=("--unsafe-local",) if unsafe_local else ())
+                             extra_args=extra)
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
