@@ -1,8 +1,8 @@
 """The `autogpt` command line: every command, and everything that prints, lives in this package.
 
-Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`, `sandbox`);
-`app` mounts them. The agent's core (`agent.loop` and its parts) never prints: it yields events that
-`agent.cli.render` turns into terminal output.
+Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`, `sandbox`,
+`tune_data`, `tune_eval`); `app` mounts them. The agent's core (`agent.loop` and its parts) never prints:
+it yields events that `agent.cli.render` turns into terminal output.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from agent.cli.classify import classify_app, train_classifier_command
 from agent.cli.run import resume_command, run_command
 from agent.cli.runs import runs_app
 from agent.cli.sandbox import sandbox_app
+from agent.cli.tune_data import tune_data_command
+from agent.cli.tune_eval import tune_eval_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Auto-GPT: a local-first autonomous task runner.")
@@ -26,6 +28,8 @@ app.command("bench")(bench_command)
 app.add_typer(classify_app, name="classify")
 app.command("train-classifier")(train_classifier_command)
 app.add_typer(sandbox_app, name="sandbox")
+app.command("tune-data")(tune_data_command)
+app.command("tune-eval")(tune_eval_command)
 
 
 def main() -> None:
