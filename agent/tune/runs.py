@@ -32,6 +32,10 @@ from tools.registry import default_tools
 FAMILY = "runs"
 
 
+class RunsError(DatasetError):
+    """Runs that cannot become training data: no run store, or no successful run that can be used."""
+
+
 class RecordedTools(ToolRegistry):
     """A run's tools, answering each call with the observation the run recorded, in order."""
 
@@ -57,12 +61,19 @@ class RunsExtraction:
     skipped: list[str] = field(default_factory=list)  # one line per run that could not be used, and why
 
 
-def examples_from_runs(runs_dir: Path, text: ModelText, *, worked_examples: int = 0,
-                       index: OverlapIndex | None = None) -> RunsExtraction:
-    """Examples from every successful run in `runs_dir`; DatasetError when none can be used."""
+def examples_from_runs(runs_dir: Path | None = None, text: ModelText | None = None, *, worked_examples: int = 0,
+                       index: OverlapIndex | None = None) -> list[TrainingExample]:
+    """Examples from every successful run in `runs_dir` (default: the run store); RunsError when none."""
+    return extract_runs(runs_dir, text, worked_examples=worked_examples, index=index).examples
+
+
+def extract_runs(runs_dir: Path | None = None, text: ModelText | None = None, *, worked_examples: int = 0,
+                 index: OverlapIndex | None = None) -> RunsExtraction:
+    """`examples_from_runs`, with what was used and a line for each run that was skipped."""
     store = RunStore(runs_dir)
     if not store.runs_dir.is_dir():
-        raise DatasetError(f"no run store at {store.runs_dir}")
+        raise RunsError(f"no run store at {store.runs_dir}")
+    text = text or ModelText.load()
     index = index or default_index()
     out = RunsExtraction()
     for run_id in sorted(store.list_ids()):
@@ -88,7 +99,7 @@ def examples_from_runs(runs_dir: Path, text: ModelText, *, worked_examples: int 
         out.used.append(run_id)
     if not out.examples:
         detail = f" ({out.skipped[0]})" if out.skipped else ""
-        raise DatasetError(f"no usable successful runs in {store.runs_dir}: {out.runs} runs, {out.successful} "
+        raise RunsError(f"no usable successful runs in {store.runs_dir}: {out.runs} runs, {out.successful} "
                            f"successful, {len(out.skipped)} skipped{detail}")
     return out
 

@@ -19,12 +19,13 @@ def _plan(d: Draw, goal: str, code: str, expected: str) -> Plan:
 
 
 def _broken(code: str) -> str | None:
-    """A plausible first attempt that fails: the import forgotten, or the last parenthesis missing."""
+    """A plausible first attempt that fails when it runs (it still compiles): the import forgotten, or
+    print misspelt."""
     lines = code.splitlines()
     if lines[0].startswith("import ") and len(lines) > 1:
         return "\n".join(lines[1:])
-    if code.endswith(")"):
-        return code[:-1]
+    if "print(" in code:
+        return code.replace("print(", "pritn(", 1)
     return None
 
 

@@ -108,7 +108,7 @@ def profile_field(d: Draw) -> Plan:
     key = d.choice(list(fields))
     questions = {
         "City": ["Which city does the person in {f} live in?", "What city is listed in {f}?",
-                 "Where does {n} live? See {f}.", "Read {f} and tell me the city."],
+                 "Where does {n} live? See {f}.", "Which town is given in {f}?"],
         "Team": ["Which team is {n} on, according to {f}?", "What team does {f} list?",
                  "Find the team named in {f}.", "Tell me the team of the person in {f}."],
         "Phone": ["What is the phone number in {f}?", "Give me {n}'s phone number from {f}.",

@@ -50,7 +50,7 @@ def extract_and_count(d: Draw) -> Plan:
     kept = [line for line in lines if f" {level} " in line]
     goal = d.wording([
         "Save every {l} line of {s} in {t} and report the number of such lines.",
-        "Write only the {l} lines of {s} to {t} and report their number.",
+        "Write just the {l} entries of {s} to {t} and report their number.",
         "Put every line of {s} that has {l} in {t}; how many lines is that?",
         "Extract the {l} entries of {s} into {t} and count them.",
         "Save the lines of {s} containing {l} as {t}, and give me the count.",

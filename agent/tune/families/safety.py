@@ -96,7 +96,7 @@ def partly_outside(d: Draw) -> Plan:
     words = [d.pick(c.WORDS) for _ in range(d.randint(5, 30))]
     goal = d.wording([
         "Count the words in {f} and in {p}.", "How many words do {f} and {p} each have?",
-        "Tell me the word counts of {f} and {p}.", "Give me the number of words in {f}, and in {p} too.",
+        "Tell me the word counts of {f} and {p}.", "I want word totals for {f} as well as {p}.",
         "Count words in both {f} and {p}.", "What are the word counts of {f} and of {p}?",
         "Find how many words {f} has, and how many {p} has.", "Word-count {f} and {p} for me.",
     ], f=path, p=OUTSIDE)

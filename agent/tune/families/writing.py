@@ -85,7 +85,7 @@ def write_function(d: Draw) -> Plan:
     spec, module = d.pick(SPECS), d.pick(MODULES)
     described = d.choice(spec.describe).format(f=spec.signature)  # the function itself is split
     goal = d.wording([
-        "Write {m}.py with a function {d}.", "Create {m}.py containing {d}.",
+        "Put a function {d} into a new file {m}.py.", "Create {m}.py containing {d}.",
         "In a new file {m}.py, define {d}.", "Add a module {m}.py with {d}.",
         "Please write {m}.py: it needs {d}.", "Make {m}.py that defines {d}.",
         "I want a Python file {m}.py with {d}.", "Implement {d} in {m}.py.",
@@ -197,7 +197,7 @@ def transform_lines(d: Draw) -> Plan:
     }[kind]
     goal = d.wording([
         "Write the lines of {s} to {t}, {w}.", "Copy {s} into {t} with its lines {w}.",
-        "Make {t} from {s}: the same lines, {w}.", "Save the lines of {s}, {w}, as {t}.",
+        "Make {t} from {s}: the same lines, {w}.", "Save {s} as {t} after putting its lines {w}.",
         "Create {t} containing the lines of {s} {w}.", "Produce {t}: every line of {s}, {w}.",
         "Take the lines in {s} and write them {w} to {t}.", "Put the lines of {s} into {t}, {w}.",
     ], s=src, t=dst, w=wording)
