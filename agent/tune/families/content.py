@@ -25,12 +25,13 @@ CITIES = (
     "Riga", "Zagreb", "Oaxaca", "Tallinn", "Durban", "Leipzig", "Cork", "Lublin", "Mombasa", "Sapporo",
     "Arequipa", "Aarhus", "Bristol", "Curitiba", "Haifa", "Lille", "Pune", "Ottawa",
 )
-COMPANIES = (
-    "Borealis Freight", "Quillmark", "Tessera Labs", "Northwind Mills", "Brightwater Foods", "Kestrel Motors",
-    "Lumen Textiles", "Halcyon Bank", "Orchid Pharma", "Ironleaf Tools", "Cobalt Harbor", "Saffron Air",
-    "Juniper Robotics", "Maplestone Press", "Vantage Optics", "Redfern Energy", "Silverline Rail",
-    "Pinecrest Insurance", "Marigold Studios", "Granite Peak Software", "Bluefin Logistics", "Amberly Foods",
-    "Stratus Devices", "Willowby Books",
+COMPANIES = (  # with a legal suffix, as companies are written (the entity tagger needs it too)
+    "Borealis Freight Ltd", "Quillmark Inc.", "Tessera Labs Group", "Northwind Mills Corporation",
+    "Brightwater Foods Inc.", "Kestrel Motors Group", "Lumen Textiles Corporation", "Halcyon Bank Ltd",
+    "Orchid Pharma Group", "Ironleaf Tools Corporation", "Cobalt Harbor Ltd", "Saffron Air Inc.",
+    "Juniper Robotics Corporation", "Maplestone Press Ltd", "Vantage Optics Inc.", "Redfern Energy Group",
+    "Silverline Rail Ltd", "Pinecrest Insurance Inc.", "Marigold Studios Group", "Granite Peak Software Corporation",
+    "Bluefin Logistics Inc.", "Amberly Foods Group", "Stratus Devices Corporation", "Willowby Books Ltd",
 )
 PRODUCTS = (
     "kettle", "lamp", "backpack", "toaster", "umbrella", "keyboard", "jacket", "blender", "tent", "speaker",
