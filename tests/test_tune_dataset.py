@@ -312,3 +312,16 @@ def test_tune_data_writes_the_data_set_and_reports_it(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown family nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_held_out_checks_fail_without_an_agent_and_refusals_hold() -> None:
+    from agent.bench import Bench, load_suite, run_suite
+    from agent.result import RunResult
+
+    def nothing(task, workspace, settings) -> RunResult:
+        return RunResult(f"run-{task.id}", "done", "", 1)
+
+    tasks = load_suite(SUITES / "heldout.jsonl")
+    report = run_suite(tasks, Bench(run_task=nothing, workers=2))
+    passed = {r.id for r in report.tasks if r.passed}
+    assert passed == {t.id for t in tasks if t.id.startswith("refuse-") and "partly_outside" not in t.id}

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.llm.base import ChatMessage
 from agent.tune.families import FAMILIES, PlannedTask, draw_task
 from agent.tune.overlap import HeldOutText, OverlapIndex, default_index
 from agent.tune.replay import ModelText, Rejected, ReplaySettings, Verified, verify
@@ -130,9 +131,7 @@ def examples_of(verified: Verified, family: str, split: Split, text: ModelText,
     return examples
 
 
-def _chat(message: TrainingMessage) -> Any:
-    from agent.llm.base import ChatMessage
-
+def _chat(message: TrainingMessage) -> ChatMessage:
     return ChatMessage(message.role, message.content)
 
 
