@@ -56,6 +56,8 @@ def bench_command(
     mcp_cwd: McpCwdOpt = None,
     action_format: ActionFormatOpt = None,
     python_session: PythonSessionOpt = True,
+    worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before each "
+                                                        "goal (default: the run's own default)")] = None,
 ) -> None:
     """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time.
     Each task's run starts the MCP servers given here for itself."""
@@ -64,10 +66,11 @@ def bench_command(
         tasks = select_tasks(load_suite(suite), only, limit)
     except SuiteError as exc:
         fail(str(exc))
+    extra = (("--unsafe-local",) if unsafe_local else ()) + (
+        ("--worked-examples", str(worked_examples)) if worked_examples is not None else ())
     settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
-                             extra_args=(("--unsafe-local",) if unsafe_local else ())
-                             + mcp_run_args(mcp, mcp_config, mcp_cwd)
+                             extra_args=extra + mcp_run_args(mcp, mcp_config, mcp_cwd)
                              + (("--action-format", action_format.value) if action_format else ())
                              + (() if python_session else ("--no-python-session",)))
     finished: list[TaskResult] = []

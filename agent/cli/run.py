@@ -89,6 +89,7 @@ def run_command(
                                                "default model ignores it)")] = 0,
     action_format: ActionFormatOpt = None,
     python_session: PythonSessionOpt = True,
+    worked_examples: Annotated[int, typer.Option(min=0, help="worked example runs shown before the goal")] = 2,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -106,7 +107,7 @@ def run_command(
                                                                       max_seconds=max_seconds),
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
                          finish_checks=finish_checks, mcp=mcp_servers, mcp_config=mcp_file,
-                         action_format=action_format_for(action_format, model))
+                         action_format=action_format_for(action_format, model), worked_examples=worked_examples)
     config.sandbox_config.unsafe_local = unsafe_local
     config.sandbox_config.python_session = python_session
     check_setup(config)

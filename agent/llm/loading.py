@@ -202,6 +202,17 @@ def _load_general(source: ModelSource, directory: Path, device: str, dtype: Any)
                        record_identity(source.name, directory, device, dtype, "hf"))
 
 
+def load_chat_tokenizer(source: ModelSource) -> tuple[ChatTokenizer, int]:
+    """The model's tokenizer and vocabulary size, without loading its weights (for counting tokens and
+    checking replies against the grammar)."""
+    directory, gguf = _cached_or_convert(source)
+    config_path = directory / "config.json"
+    tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory)) if gguf is None else None
+    if tokenizer is None or not config_path.is_file():
+        raise ModelSetupError(f"{source.name}: no tokenizer.json with a chat template and config.json in {directory}")
+    return tokenizer, int(json.loads(config_path.read_text())["vocab_size"])
+
+
 def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
     """transformers' own model and tokenizer (the general path, and the benchmark's baseline)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
