@@ -24,13 +24,14 @@ from agent.bench import (
     make_report,
     report_json,
 )
-from agent.cli.options import ModelOpt, SandboxOpt, fail
+from agent.cli.options import AdapterOpt, ModelOpt, SandboxOpt, fail
 from sandbox.base import SandboxKind
 
 
 def bench_command(
     suite: Annotated[Path, typer.Argument(help="JSONL file, one task per line")],
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     sandbox: SandboxOpt = SandboxKind.AUTO,
     workers: Annotated[int, typer.Option(min=1, help="tasks run at once, each in its own process")] = 1,
     out: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
@@ -48,7 +49,9 @@ def bench_command(
         tasks = select_tasks(load_suite(suite), only, limit)
     except SuiteError as exc:
         fail(str(exc))
-    settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
+    if adapter is not None and not adapter.is_dir():
+        fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")
+    settings = BenchSettings(model=model, adapter=adapter, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=("--unsafe-local",) if unsafe_local else ())
     finished: list[TaskResult] = []
@@ -94,7 +97,8 @@ def select_tasks(tasks: list[SuiteTask], only: str, limit: int) -> list[SuiteTas
 
 
 def report_table(report: BenchReport) -> Table:
-    table = Table(title=f"{report.suite}  ·  model {report.model}  ·  sandbox {report.sandbox}")
+    adapter = f" + adapter {report.adapter}" if report.adapter else ""
+    table = Table(title=f"{report.suite}  ·  model {report.model}{adapter}  ·  sandbox {report.sandbox}")
     for name, justify in [("task", "left"), ("pass", "center"), ("status", "left"), ("steps", "right"),
                           ("tokens in/out", "right"), ("seconds", "right"), ("answer", "left")]:
         table.add_column(name, justify=justify, overflow="fold" if name in ("task", "answer") else "ellipsis")

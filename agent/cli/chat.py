@@ -19,7 +19,7 @@ from rich.table import Table
 
 from agent.approval import ApprovalPolicy
 from agent.cli.approval import TerminalApprover
-from agent.cli.options import DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
+from agent.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
 from agent.cli.render import MARK, render_event
 from agent.cli.runs import summarize
 from agent.config import AgentConfig, Budget
@@ -292,6 +292,7 @@ class Chat:
 def chat_command(
     workspace: Annotated[Path, typer.Option(help="folder the agent works in")] = Path("."),
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     sandbox: SandboxOpt = SandboxKind.AUTO,
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
@@ -313,13 +314,14 @@ def chat_command(
     config.sandbox_config.unsafe_local = unsafe_local
     try:
         with console.status(f"loading model {model} ..."):
-            chat_model = load_model(model, device=device, dtype=dtype)
+            chat_model = load_model(model, device=device, dtype=dtype, adapter=adapter)
     except ModelSetupError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _enable_line_editing()
-    agent = Agent(chat_model, config=config, store=RunStore(runs_dir), model_spec=model)
+    agent = Agent(chat_model, config=config, store=RunStore(runs_dir), model_spec=model,
+                  adapter=str(adapter.resolve()) if adapter else "")
     raise typer.Exit(Chat(console, agent, approve, verbose).loop())
 
 

@@ -11,7 +11,17 @@ import typer
 from rich.console import Console
 
 from agent.cli.approval import make_run_approver
-from agent.cli.options import DeviceOpt, DtypeOpt, JsonFlag, ModelOpt, RunsDir, SandboxOpt, fail, load_model
+from agent.cli.options import (
+    AdapterOpt,
+    DeviceOpt,
+    DtypeOpt,
+    JsonFlag,
+    ModelOpt,
+    RunsDir,
+    SandboxOpt,
+    fail,
+    load_model,
+)
 from agent.cli.render import render_event
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
@@ -25,6 +35,7 @@ def run_command(
     goal: Annotated[str, typer.Argument(help="what the agent should do, in plain language")],
     workspace: Annotated[Path, typer.Option(help="folder the agent works in")] = Path("."),
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     max_steps: Annotated[int, typer.Option(min=1, help="most model decisions")] = 12,
     max_tokens: Annotated[int, typer.Option(min=1, help="most prompt + completion tokens")] = 200_000,
     max_seconds: Annotated[float, typer.Option(min=1, help="most wall-clock seconds")] = 900.0,
@@ -54,7 +65,7 @@ def run_command(
     if (problem := unavailable_reason(config.sandbox, config.sandbox_config)) is not None:
         fail(problem)
     console = Console(stderr=json_output)
-    agent = _build_agent(config, model, device, dtype, runs_dir, console)
+    agent = _build_agent(config, model, device, dtype, runs_dir, console, adapter)
     if approve:
         agent.approver = make_run_approver(console, config.workspace.resolve())
     _drive(console, agent.stream(goal), agent, json_output, verbose)
@@ -63,6 +74,8 @@ def run_command(
 def resume_command(
     run_id: Annotated[str, typer.Argument(help="id of an interrupted run")],
     model: Annotated[str, typer.Option(help="model to continue with (default: the run's model spec)")] = "",
+    adapter: Annotated[Path | None, typer.Option("--adapter", help="adapter to continue with (default: the "
+                                                 "run's adapter, if it had one)")] = None,
     runs_dir: RunsDir = None,
     json_output: JsonFlag = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -75,8 +88,9 @@ def resume_command(
         fail(str(exc))
     config = AgentConfig.model_validate(log.meta["config"])
     console = Console(stderr=json_output)
+    recorded = log.meta.get("adapter") or None
     agent = _build_agent(config, model or log.meta.get("model_spec", "default"), "auto", "auto", runs_dir,
-                         console)
+                         console, adapter or (Path(recorded) if recorded and not model else None))
     try:
         events = agent.resume(run_id)
     except SetupError as exc:
@@ -85,18 +99,19 @@ def resume_command(
 
 
 def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, runs_dir: Path | None,
-                 console: Console):
+                 console: Console, adapter: Path | None = None):
     from agent.loop import Agent
 
     if not config.workspace.is_dir():
         fail(f"workspace {config.workspace} is not a directory")
     with console.status(f"loading model {model_spec} ..."):
         try:
-            model = load_model(model_spec, device=device, dtype=dtype)
+            model = load_model(model_spec, device=device, dtype=dtype, adapter=adapter)
         except ModelSetupError as exc:
             fail(str(exc))
     console.print(f"[dim]model {model.name} on {model.device}[/]")
-    return Agent(model, config=config, store=RunStore(runs_dir), model_spec=model_spec)
+    return Agent(model, config=config, store=RunStore(runs_dir), model_spec=model_spec,
+                 adapter=str(adapter.resolve()) if adapter else "")
 
 
 def _drive(console: Console, events, agent, json_output: bool, verbose: bool) -> None:

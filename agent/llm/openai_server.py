@@ -1,6 +1,6 @@
 """Serve any ChatModel (by default the in-process model) as an OpenAI-compatible chat server.
 
-    python -m agent.llm.openai_server --port 8000 [--model default] [--name smollm2]
+    python -m agent.llm.openai_server --port 8000 [--model default] [--adapter DIR] [--name smollm2]
 
 Endpoints: GET /v1/models, POST /v1/chat/completions (no streaming, n=1). `response_format` json_schema
 (and json_object) is honoured with the model's grammar-constrained decoding; `--no-json-schema` turns
@@ -19,11 +19,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.llm.base import ChatMessage, ChatModel, DecodingParams, Role
+from agent.llm.base import ChatMessage, ChatModel, DecodingParams, ModelSetupError, Role
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--model", default="default", help="model spec, as for `autogpt run --model`")
+    parser.add_argument("--adapter", type=Path, help="a LoRA adapter folder (`autogpt tune --out`) on top of the "
+                        "local model")
     parser.add_argument("--name", help="model id clients ask for (default: the model's name)")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--api-key", help="require `Authorization: Bearer KEY`")
@@ -268,7 +271,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from agent.llm import load_chat_model
 
-    model = load_chat_model(args.model, device=args.device)
+    try:
+        model = load_chat_model(args.model, device=args.device, adapter=args.adapter)
+    except ModelSetupError as exc:
+        parser.exit(2, f"error: {exc}\n")
     server = ChatCompletionsServer(model, args.host, args.port, name=args.name,
                                    json_schema=not args.no_json_schema, api_key=args.api_key)
     print(f"serving {server.served_name} on {model.device} at {server.url}"
