@@ -1,15 +1,17 @@
 /* A LoRA adapter's low-rank products beside the block kernels (x86-64, AVX2 + FMA).
 
    For each of the M rows of x: h = the matrix's input (x itself, RMSNorm(x) * g, or SiLU(x[:K]) * x[K:2K]),
-   t = A h (A [R, K], R = S * r: the r-rank factors of S fused matrices stacked), and for output j of segment s,
-   y[j] += B[j] . t[s r .. s r + r] (B [N, r], the adapter's scale folded in). A and B are bfloat16: a decode
-   step is bound by the bytes it streams, and the adapter's float32 factors would add a fifth to the base
+   t = A h (A [S r, K]: the rank-r factors of the S matrices a fused matrix stacks), and for the outputs j of
+   segment s, y[j] += sum over i < r of t[s r + i] * Bt[i, j] (Bt [r, N], the adapter's scale folded in).
+   Bt is stored transposed so that y is updated 8 outputs at a time with no horizontal sums. A and Bt are
+   bfloat16: a decode step is bound by the bytes it streams, and float32 factors would add a fifth to the base
    model's Q4_1 blocks. Compiled at first use by agent/llm/low_rank.py. */
 #include <math.h>
 #include <stdint.h>
 #include <immintrin.h>
 
 #define MAX_WIDTH 16384
+#define MAX_RANKS 1024
 
 static inline __m256 load_bf16(const uint16_t *p) {
     __m128i v = _mm_loadu_si128((const __m128i *)p);
@@ -23,7 +25,49 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* sum of w[i] * h[i] for n a multiple of 16, two accumulator chains */
+/* e^x per lane (x clamped to [-87, 88]): Cephes' expf polynomial */
+static inline __m256 exp_lanes(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(x, x), x), _mm256_set1_ps(1.0f));
+    const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(scale));
+}
+
+/* h = the input of the matrix (k a multiple of 8) */
+static void matrix_input(const float *x, int k, const float *norm, float eps, int gated, float *h) {
+    if (gated) {
+        const __m256 one = _mm256_set1_ps(1.0f);
+        for (int i = 0; i < k; i += 8) {
+            const __m256 g = _mm256_loadu_ps(x + i);
+            const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp_lanes(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+            _mm256_storeu_ps(h + i, _mm256_mul_ps(silu, _mm256_loadu_ps(x + k + i)));
+        }
+    } else if (norm) {
+        __m256 squares = _mm256_setzero_ps();
+        for (int i = 0; i < k; i += 8) {
+            const __m256 v = _mm256_loadu_ps(x + i);
+            squares = _mm256_fmadd_ps(v, v, squares);
+        }
+        const __m256 inv = _mm256_set1_ps(1.0f / sqrtf(hsum(squares) / k + eps));
+        for (int i = 0; i < k; i += 8)
+            _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), inv), _mm256_loadu_ps(norm + i)));
+    } else {
+        for (int i = 0; i < k; i++)
+            h[i] = x[i];
+    }
+}
+
+/* sum of w[i] * h[i], n a multiple of 16 */
 static inline float dot_bf16(const uint16_t *w, const float *h, int n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     for (int i = 0; i < n; i += 16) {
@@ -33,44 +77,34 @@ static inline float dot_bf16(const uint16_t *w, const float *h, int n) {
     return hsum(_mm256_add_ps(s0, s1));
 }
 
-static void matrix_input(const float *x, int k, const float *norm, float eps, int gated, float *h) {
-    if (gated) {
-        for (int i = 0; i < k; i++) {
-            const float g = x[i];
-            h[i] = g / (1.0f + expf(-g)) * x[k + i];
-        }
-    } else if (norm) {
-        double squares = 0.0;
-        for (int i = 0; i < k; i++)
-            squares += (double)x[i] * x[i];
-        const float inv = 1.0f / sqrtf((float)(squares / k) + eps);
-        for (int i = 0; i < k; i++)
-            h[i] = x[i] * inv * norm[i];
-    } else {
-        for (int i = 0; i < k; i++)
-            h[i] = x[i];
-    }
-}
+int low_rank_version(void) { return 2; }
 
-int low_rank_rank_multiple(void) { return 16; }
-
-/* 0 on success; -1 when a size is outside what this kernel takes (the caller falls back to torch). */
+/* 0 on success; -1 when a size is outside what this kernel takes (the caller then uses torch). Segment ends
+   and N must be multiples of 8, K and the rank multiples of 16. */
 int low_rank_add(const float *x, int rows, int k, const float *norm, float eps, int gated, const uint16_t *a,
-                 int rank, int segments, const uint16_t *b, const int *segment_end, int n, float *y) {
-    float h[MAX_WIDTH], t[1024];
-    if (k % 16 || rank % 16 || k > MAX_WIDTH || rank * segments > 1024 || segments < 1)
+                 int rank, int segments, const uint16_t *bt, const int *segment_end, int n, float *y) {
+    float h[MAX_WIDTH], t[MAX_RANKS];
+    if (k % 16 || rank % 16 || n % 8 || k > MAX_WIDTH || rank * segments > MAX_RANKS || segments < 1)
         return -1;
+    for (int s = 0; s < segments; s++)
+        if (segment_end[s] % 8)
+            return -1;
     const int width = gated ? 2 * k : k;
     for (int m = 0; m < rows; m++) {
         matrix_input(x + (long)m * width, k, norm, eps, gated, h);
         for (int j = 0; j < rank * segments; j++)
             t[j] = dot_bf16(a + (long)j * k, h, k);
         float *out = y + (long)m * n;
-        int j = 0;
+        int begin = 0;
         for (int s = 0; s < segments; s++) {
             const float *ts = t + s * rank;
-            for (; j < segment_end[s]; j++)
-                out[j] += dot_bf16(b + (long)j * rank, ts, rank);
+            for (int j = begin; j < segment_end[s]; j += 8) {
+                __m256 acc = _mm256_loadu_ps(out + j);
+                for (int i = 0; i < rank; i++)
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(ts[i]), load_bf16(bt + (long)i * n + j), acc);
+                _mm256_storeu_ps(out + j, acc);
+            }
+            begin = segment_end[s];
         }
     }
     return 0;

@@ -25,6 +25,7 @@ SOURCE = Path(__file__).with_name("low_rank.c")
 COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-shared", "-fPIC")
 KERNEL_ROWS = 16
 RANK_MULTIPLE = 16  # the kernel's unit of rank (low_rank.c)
+KERNEL_VERSION = 2  # low_rank.c's low_rank_version()
 
 # The engine's fused matrices (llama_engine.LAYER_TENSORS order) and the checkpoint matrices they stack.
 FUSED = {"qkv": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), "o": ("self_attn.o_proj",),
@@ -36,8 +37,8 @@ class LowRankKernel:
         lib = ctypes.CDLL(str(library))
         p, i = ctypes.c_void_p, ctypes.c_int
         lib.low_rank_add.argtypes = [p, i, i, p, ctypes.c_float, i, p, i, i, p, p, i, p]
-        lib.low_rank_add.restype = lib.low_rank_rank_multiple.restype = i
-        if lib.low_rank_rank_multiple() != RANK_MULTIPLE:
+        lib.low_rank_add.restype = lib.low_rank_version.restype = i
+        if lib.low_rank_version() != KERNEL_VERSION:
             raise OSError(f"{library} was built from another version of {SOURCE.name}")
         self.add = lib.low_rank_add
 
@@ -91,6 +92,7 @@ class WithLowRank:
         self.eps = self.inner.eps
         self._a16 = self.a.to(torch.bfloat16).contiguous()
         self._b16 = self.b.to(torch.bfloat16).contiguous()
+        self._bt16 = self._b16.t().contiguous()  # the kernel's layout: [r, N]
         self._ends = torch.tensor(self.segment_end, dtype=torch.int32)
 
     def __call__(self, x: Any, norm: Any = None, gated: bool = False, add_to: Any = None) -> Any:
@@ -108,7 +110,7 @@ class WithLowRank:
         x = x.contiguous()
         status = self.kernel.add(x.data_ptr(), rows, self.k, None if norm is None else norm.data_ptr(), self.eps,
                                  int(gated), self._a16.data_ptr(), self.rank, len(self.segment_end),
-                                 self._b16.data_ptr(), self._ends.data_ptr(), self.n, y.data_ptr())
+                                 self._bt16.data_ptr(), self._ends.data_ptr(), self.n, y.data_ptr())
         return status == 0
 
     def _torch_product(self, x: Any, norm: Any, gated: bool) -> Any:
