@@ -3,9 +3,10 @@
    For each of the M rows of x: h = the matrix's input (x itself, RMSNorm(x) * g, or SiLU(x[:K]) * x[K:2K]),
    t = A h (A [S r, K]: the rank-r factors of the S matrices a fused matrix stacks), and for the outputs j of
    segment s, y[j] += sum over i < r of t[s r + i] * Bt[i, j] (Bt [r, N], the adapter's scale folded in).
-   Bt is stored transposed so that y is updated 8 outputs at a time with no horizontal sums. A and Bt are
-   bfloat16: a decode step is bound by the bytes it streams, and float32 factors would add a fifth to the base
-   model's Q4_1 blocks. Compiled at first use by agent/llm/low_rank.py. */
+   Bt is stored transposed so that y is updated 8 outputs at a time with no horizontal sums. A and Bt are int8
+   with a float scale per row of A and per output (column of Bt): a decode step is bound by the bytes it
+   streams, and the factors in float32 would add a fifth to the base model's Q4_1 blocks (bfloat16: 9%,
+   int8: 4.5%). Compiled at first use by agent/llm/low_rank.py. */
 #include <math.h>
 #include <stdint.h>
 #include <immintrin.h>
@@ -13,9 +14,8 @@
 #define MAX_WIDTH 16384
 #define MAX_RANKS 1024
 
-static inline __m256 load_bf16(const uint16_t *p) {
-    __m128i v = _mm_loadu_si128((const __m128i *)p);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+static inline __m256 load_i8(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
 static inline float hsum(__m256 v) {
@@ -68,21 +68,22 @@ static void matrix_input(const float *x, int k, const float *norm, float eps, in
 }
 
 /* sum of w[i] * h[i], n a multiple of 16 */
-static inline float dot_bf16(const uint16_t *w, const float *h, int n) {
+static inline float dot_i8(const int8_t *w, const float *h, int n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     for (int i = 0; i < n; i += 16) {
-        s0 = _mm256_fmadd_ps(load_bf16(w + i), _mm256_loadu_ps(h + i), s0);
-        s1 = _mm256_fmadd_ps(load_bf16(w + i + 8), _mm256_loadu_ps(h + i + 8), s1);
+        s0 = _mm256_fmadd_ps(load_i8(w + i), _mm256_loadu_ps(h + i), s0);
+        s1 = _mm256_fmadd_ps(load_i8(w + i + 8), _mm256_loadu_ps(h + i + 8), s1);
     }
     return hsum(_mm256_add_ps(s0, s1));
 }
 
-int low_rank_version(void) { return 2; }
+int low_rank_version(void) { return 3; }
 
 /* 0 on success; -1 when a size is outside what this kernel takes (the caller then uses torch). Segment ends
    and N must be multiples of 8, K and the rank multiples of 16. */
-int low_rank_add(const float *x, int rows, int k, const float *norm, float eps, int gated, const uint16_t *a,
-                 int rank, int segments, const uint16_t *bt, const int *segment_end, int n, float *y) {
+int low_rank_add(const float *x, int rows, int k, const float *norm, float eps, int gated, const int8_t *a,
+                 const float *a_scale, int rank, int segments, const int8_t *bt, const float *b_scale,
+                 const int *segment_end, int n, float *y) {
     float h[MAX_WIDTH], t[MAX_RANKS];
     if (k % 16 || rank % 16 || n % 8 || k > MAX_WIDTH || rank * segments > MAX_RANKS || segments < 1)
         return -1;
@@ -93,16 +94,16 @@ int low_rank_add(const float *x, int rows, int k, const float *norm, float eps, 
     for (int m = 0; m < rows; m++) {
         matrix_input(x + (long)m * width, k, norm, eps, gated, h);
         for (int j = 0; j < rank * segments; j++)
-            t[j] = dot_bf16(a + (long)j * k, h, k);
+            t[j] = a_scale[j] * dot_i8(a + (long)j * k, h, k);
         float *out = y + (long)m * n;
         int begin = 0;
         for (int s = 0; s < segments; s++) {
             const float *ts = t + s * rank;
             for (int j = begin; j < segment_end[s]; j += 8) {
-                __m256 acc = _mm256_loadu_ps(out + j);
+                __m256 acc = _mm256_setzero_ps();
                 for (int i = 0; i < rank; i++)
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(ts[i]), load_bf16(bt + (long)i * n + j), acc);
-                _mm256_storeu_ps(out + j, acc);
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(ts[i]), load_i8(bt + (long)i * n + j), acc);
+                _mm256_storeu_ps(out + j, _mm256_fmadd_ps(acc, _mm256_loadu_ps(b_scale + j), _mm256_loadu_ps(out + j)));
             }
             begin = segment_end[s];
         }

@@ -3,8 +3,8 @@ matrix the adapter changes gets its low-rank product added, y += B (A h), in C (
 
 Why not merge: the merged weights are not Q4_1 values, and re-quantizing them loses the adapter (Q4_1's step,
 a block's range / 15, is far larger than the adapter's change to a weight); Q8_0 keeps it but streams 1.4x
-the bytes of Q4_1 on every token. The factors here are bfloat16 (10 MB for rank 16 on every matrix of the
-default model), read once per token. docs/tuning.md has the measurements.
+the bytes of Q4_1 on every token. The factors here are int8 with a scale per row (5 MB for rank 16 on every
+matrix of the default model), read once per token. docs/tuning.md has the measurements.
 
 The hook is one function, `attach`, which wraps the engine's matrices; the engine itself is unchanged.
 Steps of up to `KERNEL_ROWS` rows use the C kernel; longer ones (prefills, compute-bound) use torch.
@@ -25,7 +25,7 @@ SOURCE = Path(__file__).with_name("low_rank.c")
 COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-shared", "-fPIC")
 KERNEL_ROWS = 16
 RANK_MULTIPLE = 16  # the kernel's unit of rank (low_rank.c)
-KERNEL_VERSION = 2  # low_rank.c's low_rank_version()
+KERNEL_VERSION = 3  # low_rank.c's low_rank_version()
 
 # The engine's fused matrices (llama_engine.LAYER_TENSORS order) and the checkpoint matrices they stack.
 FUSED = {"qkv": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), "o": ("self_attn.o_proj",),
@@ -36,7 +36,7 @@ class LowRankKernel:
     def __init__(self, library: Path) -> None:
         lib = ctypes.CDLL(str(library))
         p, i = ctypes.c_void_p, ctypes.c_int
-        lib.low_rank_add.argtypes = [p, i, i, p, ctypes.c_float, i, p, i, i, p, p, i, p]
+        lib.low_rank_add.argtypes = [p, i, i, p, ctypes.c_float, i, p, p, i, i, p, p, p, i, p]
         lib.low_rank_add.restype = lib.low_rank_version.restype = i
         if lib.low_rank_version() != KERNEL_VERSION:
             raise OSError(f"{library} was built from another version of {SOURCE.name}")
@@ -90,10 +90,13 @@ class WithLowRank:
         self.rank = int(self.b.shape[1])
         self.k, self.n = int(self.a.shape[1]), int(self.b.shape[0])
         self.eps = self.inner.eps
-        self._a16 = self.a.to(torch.bfloat16).contiguous()
-        self._b16 = self.b.to(torch.bfloat16).contiguous()
-        self._bt16 = self._b16.t().contiguous()  # the kernel's layout: [r, N]
+        self._a8, self._a_scale = int8_rows(self.a)  # per row of A
+        b8, self._b_scale = int8_rows(self.b)  # per output
+        self._bt8 = b8.t().contiguous()  # the kernel's layout: [r, N]
         self._ends = torch.tensor(self.segment_end, dtype=torch.int32)
+        # the values the kernel multiplies, for the torch path (prefills), so that both compute one model
+        self._a_values = self._a8.float() * self._a_scale[:, None]
+        self._b_values = b8.float() * self._b_scale[:, None]
 
     def __call__(self, x: Any, norm: Any = None, gated: bool = False, add_to: Any = None) -> Any:
         y = self.inner(x, norm=norm, gated=gated, add_to=add_to)
@@ -109,8 +112,9 @@ class WithLowRank:
             return False
         x = x.contiguous()
         status = self.kernel.add(x.data_ptr(), rows, self.k, None if norm is None else norm.data_ptr(), self.eps,
-                                 int(gated), self._a16.data_ptr(), self.rank, len(self.segment_end),
-                                 self._bt16.data_ptr(), self._ends.data_ptr(), self.n, y.data_ptr())
+                                 int(gated), self._a8.data_ptr(), self._a_scale.data_ptr(), self.rank,
+                                 len(self.segment_end), self._bt8.data_ptr(), self._b_scale.data_ptr(),
+                                 self._ends.data_ptr(), self.n, y.data_ptr())
         return status == 0
 
     def _torch_product(self, x: Any, norm: Any, gated: bool) -> Any:
@@ -123,13 +127,22 @@ class WithLowRank:
             h = F.silu(gate) * up
         if norm is not None:
             h = F.rms_norm(h, (h.shape[-1],), norm, self.eps)
-        a, b = self._a16.float(), self._b16.float()  # the kernel's values, so both paths compute the same model
+        a, b = self._a_values, self._b_values
         t = h @ a.t()
         parts, begin = [], 0
         for s, end in enumerate(self.segment_end):
             parts.append(t[..., s * self.rank:(s + 1) * self.rank] @ b[begin:end].t())
             begin = end
         return torch.cat(parts, dim=-1)
+
+
+def int8_rows(w: Any) -> tuple[Any, Any]:
+    """`w` [R, C] as int8 [R, C] and a float32 scale per row (|max| / 127): w ~ q * scale."""
+    import torch
+
+    scale = (w.abs().amax(dim=1) / 127).clamp_min(1e-30).float()
+    q = (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
+    return q.contiguous(), scale.contiguous()
 
 
 def attach(engine: Any, pairs: dict[str, tuple[Any, Any]], scale: float, kernel: LowRankKernel | None) -> int:

@@ -150,18 +150,9 @@ def train(data: EncodedData, base: BaseCheckpoint, out: Path, settings: TuneSett
     began, processed = time.monotonic(), 0
     for step in range(start, len(schedule)):
         lr = learning_rate(step, len(schedule), settings.learning_rate)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        ids, labels, mask = _batch([data.examples[i] for i in schedule[step]], pad_id, device)
         t0 = time.monotonic()
-        with _autocast(device):
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        value = float(loss.detach())
-        tokens = int(mask.sum())
+        value, tokens = _step(model, optimizer, parameters, lr,
+                              _batch([data.examples[i] for i in schedule[step]], pad_id, device), device)
         processed += tokens
         losses.append((step + 1, round(value, 5)))
         yield TuneStep(step + 1, len(schedule), step // per_epoch + 1, value, lr, tokens, time.monotonic() - t0)
@@ -176,6 +167,23 @@ def train(data: EncodedData, base: BaseCheckpoint, out: Path, settings: TuneSett
     _save_adapter(out, model, base, fingerprint, settings, summary, data.fingerprint())
     shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
     yield TuneFinished(out, summary)
+
+
+def _step(model: Any, optimizer: Any, parameters: list[Any], lr: float, batch: tuple[Any, Any, Any],
+          device: str) -> tuple[float, int]:
+    """One optimizer step on one batch: (its loss, its tokens without padding)."""
+    import torch
+
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    ids, labels, mask = batch
+    with _autocast(device):
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach()), int(mask.sum())
 
 
 def learning_rate(step: int, steps: int, peak: float) -> float:
@@ -218,14 +226,20 @@ def _autocast(device: str) -> Any:
 
 
 def _peft_model(directory: Path, settings: TuneSettings, device: str) -> Any:
+    import warnings
+
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # the command line shows its own progress
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=list(settings.targets), bias="none", task_type="CAUSAL_LM")
-    return get_peft_model(model, config).to(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # peft asks transformers a deprecated question
+        return get_peft_model(model, config).to(device)
 
 
 def _batch(examples: Sequence[Any], pad_id: int, device: str) -> tuple[Any, Any, Any]:
