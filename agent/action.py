@@ -46,7 +46,7 @@ def step_schema(registry: ToolRegistry, *, plan_steps: int = 0, exclude: frozens
         if plan_steps:
             properties["plan_step"] = {"enum": list(range(1, plan_steps + 1))}
         properties["tool"] = {"const": t.name}
-        properties["args"] = _args_schema(t.args_model.model_json_schema())
+        properties["args"] = _args_schema(t.args_schema())
         branches.append({
             "type": "object",
             "properties": properties,

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from sandbox.base import SandboxConfig, SandboxKind
+from tools.mcp_config import McpServerConfig
 
 
 class Budget(BaseModel):
@@ -44,4 +45,8 @@ class AgentConfig(BaseModel):
     sandbox: SandboxKind = SandboxKind.AUTO
     sandbox_config: SandboxConfig = Field(default_factory=SandboxConfig)
     shell: bool = Field(default=False, description="offer the run_shell tool")
+    # The CLI starts these servers for a run (agent/cli/mcp_tools.py); from Python, use tools.mcp.McpServers.
+    mcp: list[McpServerConfig] = Field(default_factory=list, description="MCP servers given as commands (--mcp)")
+    mcp_config: Path | None = Field(default=None, description="MCP servers file (--mcp-config); read again on "
+                                    "resume, so the secrets in its env never go into the run log")
     seed: int = 0

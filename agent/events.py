@@ -49,6 +49,7 @@ class ActionChosen:
     tokens_in: int = 0
     tokens_out: int = 0
     seconds: float = 0.0
+    prefill_seconds: float = 0.0  # of `seconds`, the prompt's prefill (0.0 when the backend cannot tell)
     type: Literal["action"] = "action"
 
 

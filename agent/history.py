@@ -17,6 +17,7 @@ from agent.llm.base import ChatMessage
 from agent.state import RunState, Turn
 from prompts import examples, render
 from tools.base import ToolRegistry
+from tools.registry import default_tools
 
 COMPACT_CHUNK = 4
 KEEP_RECENT = 2
@@ -53,7 +54,9 @@ class PromptContextCache:
             self._system = (key, render_system(lines, config.plan, config.thoughts))
         if self._examples is None or self._examples[0] != (key, goal):
             usable = [e for e in examples() if all(step["tool"] in key[0] for step in e["steps"])]
-            self._examples = ((key, goal), tuple(select_examples(goal, usable)))
+            builtin = default_tools(shell=True).names()
+            added = [f"{t.name} {t.description}" for t in tools if t.name not in builtin]
+            self._examples = ((key, goal), tuple(select_examples(goal, usable, added_tools=added)))
         return PromptContext(self._system[1], goal, config.plan, config.observation_chars, self._examples[1],
                              config.thoughts, files)
 

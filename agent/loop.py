@@ -138,7 +138,8 @@ class Agent:
                 action, rejected = None, ("invalid_output", str(exc))
             if rejected is None:
                 return ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
-                                    generation.tokens_in, generation.tokens_out, round(generation.seconds, 3))
+                                    generation.tokens_in, generation.tokens_out, round(generation.seconds, 3),
+                                    round(generation.prefill_seconds, 3))
             kind, message = rejected
             if kind == "repeated_action":
                 yield from self._strike(run, step, message, generation.tokens_in, generation.tokens_out,
@@ -150,12 +151,12 @@ class Agent:
         return None
 
     def _execute(self, run: ActiveRun, chosen: ActionChosen) -> Observation:
-        started = time.monotonic()
         declined = None
         may_send_back = chosen.tool == FINISH and run.finishes_sent_back() < self.config.finish_checks
         unfinished = run.unwritten_files() if may_send_back else []
         if self.approver is not None and self.tools.get(chosen.tool).side_effects:
             declined = self.approver(Action(chosen.thought, chosen.tool, chosen.args, chosen.plan_step))
+        started = time.monotonic()  # the tool's own time: a wait for the user's approval is not in it
         if unfinished:
             output, ok = render("feedback", kind="missing_output", detail=", ".join(unfinished)), False
         elif declined is not None:

@@ -24,7 +24,7 @@ class SandboxKind(StrEnum):
     AUTO = "auto"
 
 IsolationName = Literal["auto", "bwrap", "unshare"]
-FailureReason = Literal["timeout", "memory", "killed", "output_limit"]
+FailureReason = Literal["timeout", "memory", "killed", "output_limit", "quota"]
 
 
 class SandboxConfig(BaseModel):
@@ -39,6 +39,8 @@ class SandboxConfig(BaseModel):
     open_files: int = Field(default=256, ge=16)
     output_bytes: int = Field(default=64_000, ge=1_000, description="cap on stdout and on stderr, each")
     network: bool = Field(default=False, description="allow network access (off by default)")
+    quota_mb: int = Field(default=1024, ge=1, description="most MiB the workspace may hold (both backends)")
+    quota_files: int = Field(default=100_000, ge=10, description="most files and folders in the workspace")
     image: str = Field(default="autogpt-sandbox:latest", description="Docker image for the docker backend")
     unsafe_local: bool = Field(
         default=False,
@@ -52,11 +54,11 @@ class SandboxConfig(BaseModel):
         "in the container, not docker exec; local: in one namespace sandbox, not a fresh one per call)",
     )
     user: str | None = Field(
-        default=None, description="Docker: UID[:GID] to run code as (never 0); default: the workspace owner, "
-        "or sandbox_uid:sandbox_gid when the owner is root",
+        default=None, description="UID[:GID] to run code as (never 0; local: only for an agent run as root); "
+        "default: the workspace owner, or sandbox_uid:sandbox_gid when the owner is root",
     )
-    sandbox_uid: int = Field(default=10001, ge=1, description="Docker: uid for code when the workspace is root's")
-    sandbox_gid: int = Field(default=10001, ge=1, description="Docker: gid for code when the workspace is root's")
+    sandbox_uid: int = Field(default=10001, ge=1, description="uid for code when the workspace is root's")
+    sandbox_gid: int = Field(default=10001, ge=1, description="gid for code when the workspace is root's")
 
     @field_validator("user")
     @classmethod
@@ -84,7 +86,9 @@ class ExecResult:
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        """The command ran to its end and exited 0, and the sandbox did not stop it (a call that went past
+        the workspace quota may have exited 0 before the kill landed)."""
+        return self.exit_code == 0 and not self.timed_out and self.failure is None
 
     def to_json(self) -> dict:
         return asdict(self)

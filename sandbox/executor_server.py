@@ -141,7 +141,18 @@ def start_command(req: dict, stdout_fd: int, stderr_fd: int) -> None:
             os._exit(CHILD_EXIT_FAILED)
 
 
+def make_undumpable() -> None:
+    """PR_SET_DUMPABLE 0: the code this server runs (same uid, no capabilities) can then neither trace it
+    nor open its /proc/PID/mem or fds, so it cannot take over the one process that outlives its calls.
+    The commands it execs are dumpable again (exec resets it). Fails closed: no server without it."""
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0)")
+
+
 def main() -> None:
+    make_undumpable()
     Server(sys.stdout.buffer).serve(sys.stdin.buffer)
 
 

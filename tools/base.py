@@ -2,11 +2,14 @@
 
 A tool is a typed function whose first parameter is the `ToolContext`; its other parameters become a
 pydantic argument model, and its docstring (summary + "Args:" lines) is what the prompt shows the model.
+A tool may instead carry a raw JSON schema for its arguments (`tools.schema_tool`, MCP tools): then that
+schema is what the step grammar gets, and validation is jsonschema's.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +57,11 @@ class Tool:
     args_model: type[BaseModel]
     function: Callable[..., str]
     side_effects: bool = False
+    json_schema: dict[str, Any] | None = None  # the arguments' raw JSON schema, when not from a signature
+
+    def args_schema(self) -> dict[str, Any]:
+        """The JSON schema of the tool's arguments, as the step grammar gets it."""
+        return self.json_schema if self.json_schema is not None else self.args_model.model_json_schema()
 
     def invoke(self, ctx: ToolContext, raw_args: dict[str, Any]) -> str:
         """Validate the arguments, then call. Validation failures become a ToolError."""
@@ -66,6 +74,8 @@ class Tool:
 
     def signature_line(self) -> str:
         """How the prompt shows the tool: required arguments with types, optional ones with defaults."""
+        if self.json_schema is not None:
+            return f"{self.name}({', '.join(schema_params(self.json_schema))})"
         params = [f"{name}: {_type_name(info.annotation)}" if info.is_required() else f"{name}={info.default!r}"
                   for name, info in self.args_model.model_fields.items()]
         return f"{self.name}({', '.join(params)})"
@@ -73,6 +83,32 @@ class Tool:
 
 def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def schema_params(schema: dict[str, Any]) -> list[str]:
+    """A JSON schema's top-level properties in the signature style above: `a: integer`, `b=2`, `c=None`."""
+    required = set(schema.get("required", []))
+    params = []
+    for name, spec in schema.get("properties", {}).items():
+        spec = spec if isinstance(spec, dict) else {}
+        if name in required:
+            params.append(f"{name}: {_schema_type_name(spec)}")
+        else:
+            params.append(f"{name}={spec.get('default')!r}")
+    return params
+
+
+def _schema_type_name(spec: dict[str, Any]) -> str:
+    if "enum" in spec:
+        return "|".join(json.dumps(v) for v in spec["enum"])
+    kind = spec.get("type")
+    if isinstance(kind, list):
+        return "|".join(map(str, kind))
+    if kind == "array" and isinstance(spec.get("items"), dict) and "type" in spec["items"]:
+        return f"array[{_schema_type_name(spec['items'])}]"
+    if kind is None and any(k in spec for k in ("anyOf", "oneOf")):
+        return "|".join(_schema_type_name(s) for s in spec.get("anyOf", spec.get("oneOf")) if isinstance(s, dict))
+    return str(kind or "any")
 
 
 _ARG_LINE = re.compile(r"^\s*(\w+)\s*(?:\([^)]*\))?:\s*(.+)$")

@@ -14,6 +14,7 @@ _FAILURE_TEXT = {
     "memory": "the call was stopped: it ran out of memory",
     "killed": "the call was killed",
     "output_limit": "output went past the limit and was cut",
+    "quota": "the call was stopped: the workspace went past its disk quota",
 }
 
 

@@ -1,6 +1,7 @@
 """The `autogpt` command line: every command, and everything that prints, lives in this package.
 
-Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`, `sandbox`);
+Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`,
+`sandbox`, `serve`, `mcp-server`, `ui`);
 `app` mounts them. The agent's core (`agent.loop` and its parts) never prints: it yields events that
 `agent.cli.render` turns into terminal output.
 """
@@ -12,9 +13,12 @@ import typer
 from agent.cli.bench import bench_command
 from agent.cli.chat import chat_command
 from agent.cli.classify import classify_app, train_classifier_command
+from agent.cli.mcp_server import mcp_server_command
 from agent.cli.run import resume_command, run_command
 from agent.cli.runs import runs_app
 from agent.cli.sandbox import sandbox_app
+from agent.cli.serve import serve_command
+from agent.cli.ui import ui_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Auto-GPT: a local-first autonomous task runner.")
@@ -26,6 +30,9 @@ app.command("bench")(bench_command)
 app.add_typer(classify_app, name="classify")
 app.command("train-classifier")(train_classifier_command)
 app.add_typer(sandbox_app, name="sandbox")
+app.command("ui")(ui_command)
+app.command("serve")(serve_command)
+app.command("mcp-server")(mcp_server_command)
 
 
 def main() -> None:

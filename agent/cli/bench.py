@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,7 +23,9 @@ from agent.bench import (
     make_report,
     report_json,
 )
-from agent.cli.options import AdapterOpt, ModelOpt, SandboxOpt, fail
+from agent.cli.mcp_tools import mcp_settings
+from agent.cli.options import AdapterOpt, McpConfigOpt, McpCwdOpt, McpOpt, ModelOpt, SandboxOpt, fail
+from agent.cli.render import shown
 from sandbox.base import SandboxKind
 
 
@@ -42,8 +43,12 @@ def bench_command(
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="where the runs are recorded")] = None,
     keep_workspaces: Annotated[bool, typer.Option(help="keep each task's workspace to look at")] = False,
+    mcp: McpOpt = None,
+    mcp_config: McpConfigOpt = None,
+    mcp_cwd: McpCwdOpt = None,
 ) -> None:
-    """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time."""
+    """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time.
+    Each task's run starts the MCP servers given here for itself."""
     console = Console()
     try:
         tasks = select_tasks(load_suite(suite), only, limit)
@@ -53,7 +58,8 @@ def bench_command(
         fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")
     settings = BenchSettings(model=model, adapter=adapter, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
-                             extra_args=("--unsafe-local",) if unsafe_local else ())
+                             extra_args=(("--unsafe-local",) if unsafe_local else ())
+                             + mcp_run_args(mcp, mcp_config, mcp_cwd))
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -82,6 +88,17 @@ def bench_command(
         raise typer.Exit(130)
 
 
+def mcp_run_args(commands: list[str] | None, config_file: Path | None, cwd: Path | None) -> tuple[str, ...]:
+    """The `autogpt run` options that give each task the same MCP servers (checked here, once)."""
+    servers, config_path = mcp_settings(commands, config_file, cwd)
+    if not servers and config_path is None:
+        return ()
+    args = [arg for text in commands or [] for arg in ("--mcp", text)]
+    if config_path is not None:
+        args += ["--mcp-config", str(config_path)]
+    return (*args, "--mcp-cwd", str((cwd or Path.cwd()).resolve()))
+
+
 def _write(out: Path, report: BenchReport) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + ".partial")
@@ -104,15 +121,15 @@ def report_table(report: BenchReport) -> Table:
         table.add_column(name, justify=justify, overflow="fold" if name in ("task", "answer") else "ellipsis")
     for r in report.tasks:
         answer = (r.answer or r.error).replace("\n", " ")
-        table.add_row(escape(r.id), "[green]✓[/]" if r.passed else "[red]✗[/]", r.status, str(r.steps),
+        table.add_row(shown(r.id), "[green]✓[/]" if r.passed else "[red]✗[/]", r.status, str(r.steps),
                       f"{r.tokens_in}/{r.tokens_out}", f"{r.seconds:.1f}",
-                      escape(answer[:80] + ("…" if len(answer) > 80 else "")))
+                      shown(answer[:80] + ("…" if len(answer) > 80 else "")))
     return table
 
 
 def _result_line(r: TaskResult) -> str:
     mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
-    return f"{mark} {escape(r.id)}  [dim]{r.status}, {r.steps} steps, {r.seconds:.1f} s[/]"
+    return f"{mark} {shown(r.id)}  [dim]{r.status}, {r.steps} steps, {r.seconds:.1f} s[/]"
 
 
 def _totals_line(report: BenchReport) -> str:

@@ -19,8 +19,21 @@ from rich.table import Table
 
 from agent.approval import ApprovalPolicy
 from agent.cli.approval import TerminalApprover
-from agent.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
-from agent.cli.render import MARK, render_event
+from agent.cli.mcp_tools import mcp_registry, mcp_settings
+from agent.cli.options import (
+    AdapterOpt,
+    DeviceOpt,
+    DtypeOpt,
+    McpConfigOpt,
+    McpCwdOpt,
+    McpOpt,
+    ModelOpt,
+    RunsDir,
+    SandboxOpt,
+    fail,
+    load_model,
+)
+from agent.cli.render import MARK, render_event, shown
 from agent.cli.runs import summarize
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
@@ -30,6 +43,7 @@ from agent.loop import Agent
 from agent.state import RunState
 from agent.store import RunStore
 from sandbox.base import SandboxKind
+from tools.base import ToolRegistry
 
 MAX_REMEMBERED = 4  # earlier goals summarized into a follow-up goal
 PROMPT = "autogpt> "
@@ -154,7 +168,7 @@ class LiveStatus:
 
     def _refresh(self) -> None:
         tail = _shorten(self._text, 10_000)[-60:]
-        self._status.update(f"[bold]{escape(self._what)}[/] [dim]{escape(tail)}[/]")
+        self._status.update(f"[bold]{shown(self._what)}[/] [dim]{shown(tail)}[/]")
 
 
 class Chat:
@@ -174,8 +188,8 @@ class Chat:
 
     def loop(self) -> int:
         """Read goals and commands until /quit, Ctrl-D or a second Ctrl-C; returns the exit code."""
-        self.console.print(f"[bold]Auto-GPT chat[/]  model [cyan]{escape(self.agent.model.name)}[/] on "
-                           f"[cyan]{self.agent.model.device}[/]  workspace {escape(str(self.workspace))}  "
+        self.console.print(f"[bold]Auto-GPT chat[/]  model [cyan]{shown(self.agent.model.name)}[/] on "
+                           f"[cyan]{self.agent.model.device}[/]  workspace {shown(str(self.workspace))}  "
                            f"approval {'on' if self.approving else 'off'}.  Type a goal, or /help.")
         while True:
             try:
@@ -229,12 +243,12 @@ class Chat:
                                f"(`autogpt resume {state.run_id}` continues it).  Ctrl-C again leaves.")
         except SetupError as exc:
             self.live.stop()
-            self.console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            self.console.print(f"[bold red]error:[/] {shown(str(exc))}")
             return
         except Exception as exc:  # the session outlives a crashed run; its log stays resumable
             status = "crashed"
             self.live.stop()
-            self.console.print(f"[bold red]the run crashed:[/] {type(exc).__name__}: {escape(str(exc))}")
+            self.console.print(f"[bold red]the run crashed:[/] {type(exc).__name__}: {shown(str(exc))}")
         finally:
             self.live.stop()
             if stream is not None:
@@ -255,14 +269,14 @@ class Chat:
             self.show_runs()
         elif name == "/model":
             model = self.agent.model
-            self.console.print(f"model [cyan]{escape(model.name)}[/] on [cyan]{model.device}[/] (spec "
-                               f"{escape(self.agent.model_spec)}, context {model.context_window} tokens)")
+            self.console.print(f"model [cyan]{shown(model.name)}[/] on [cyan]{model.device}[/] (spec "
+                               f"{shown(self.agent.model_spec)}, context {model.context_window} tokens)")
         elif name == "/approve" and arg in ("on", "off", ""):
             if arg:
                 self.set_approval(arg == "on")
             self.console.print(f"approval is {'on' if self.approving else 'off'}")
         else:
-            self.console.print(f"unknown command {escape(line)}; /help lists them")
+            self.console.print(f"unknown command {shown(line)}; /help lists them")
         return True
 
     def show_plan(self) -> None:
@@ -273,7 +287,7 @@ class Chat:
         self.console.print(f"[bold]plan[/] of run {run.run_id}")
         for index, step in enumerate(run.plan, start=1):
             mark = escape(f"[{MARK[step.status]}]")
-            self.console.print(f"  {mark} {index}. {escape(step.text)}  [dim]{step.status}[/]")
+            self.console.print(f"  {mark} {index}. {shown(step.text)}  [dim]{step.status}[/]")
 
     def show_runs(self, limit: int = 10) -> None:
         table = Table("id", "status", "steps", "goal")
@@ -282,7 +296,7 @@ class Chat:
                 row = summarize(self.agent.store.load(run_id))
             except ValueError:
                 continue
-            table.add_row(row["id"], row["status"], str(row["steps"]), escape(_shorten(_first_line(row["goal"]), 60)))
+            table.add_row(row["id"], row["status"], str(row["steps"]), shown(_shorten(_first_line(row["goal"]), 60)))
         self.console.print(table if table.row_count else "no runs yet")
 
     def _ask(self, prompt: str) -> str:
@@ -304,14 +318,25 @@ def chat_command(
     approve: Annotated[bool, typer.Option("--approve/--no-approve",
                                           help="ask before writing files or running code")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show full arguments and outputs")] = False,
+    mcp: McpOpt = None,
+    mcp_config: McpConfigOpt = None,
+    mcp_cwd: McpCwdOpt = None,
 ) -> None:
-    """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace."""
+    """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace.
+    MCP servers run for the whole session."""
     console = Console()
     if not workspace.is_dir():
         fail(f"workspace {workspace} is not a directory")
+    mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps), plan=plan, shell=shell,
-                         sandbox=sandbox)
+                         sandbox=sandbox, mcp=mcp_servers, mcp_config=mcp_file)
     config.sandbox_config.unsafe_local = unsafe_local
+    with mcp_registry(config, console) as tools:
+        _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose)
+
+
+def _session(console: Console, config: AgentConfig, tools: ToolRegistry | None, model: str, device: str,
+             dtype: str, runs_dir: Path | None, approve: bool, verbose: bool) -> None:
     try:
         with console.status(f"loading model {model} ..."):
             chat_model = load_model(model, device=device, dtype=dtype, adapter=adapter)
@@ -320,7 +345,7 @@ def chat_command(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _enable_line_editing()
-    agent = Agent(chat_model, config=config, store=RunStore(runs_dir), model_spec=model,
+    agent = Agent(chat_model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model,
                   adapter=str(adapter.resolve()) if adapter else "")
     raise typer.Exit(Chat(console, agent, approve, verbose).loop())
 

@@ -23,11 +23,20 @@ AdapterOpt = Annotated[Path | None, typer.Option("--adapter", help="a LoRA adapt
                                                  "run on top of the local model (instead of the shipped one)")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda")]
 DtypeOpt = Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")]
+McpOpt = Annotated[list[str] | None, typer.Option("--mcp", metavar="'COMMAND ARGS...'",
+                                                  help="an MCP server (stdio) whose tools the agent may use; "
+                                                  "repeatable")]
+McpConfigOpt = Annotated[Path | None, typer.Option("--mcp-config", help='MCP servers file: {"mcpServers": '
+                                                   '{"name": {"command": ..., "args": [...]} or {"url": ...}}}')]
+McpCwdOpt = Annotated[Path | None, typer.Option("--mcp-cwd", help="folder the --mcp commands start in "
+                                                "(default: the current one)")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr and the exit code (2: a usage or setup error the user must fix)."""
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    from agent.cli.terminal_text import printable
+
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(printable(message))}")
     raise typer.Exit(code)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,11 +10,15 @@ import typer
 from rich.console import Console
 
 from agent.cli.approval import make_run_approver
+from agent.cli.mcp_tools import mcp_registry, mcp_settings
 from agent.cli.options import (
     AdapterOpt,
     DeviceOpt,
     DtypeOpt,
     JsonFlag,
+    McpConfigOpt,
+    McpCwdOpt,
+    McpOpt,
     ModelOpt,
     RunsDir,
     SandboxOpt,
@@ -23,12 +26,14 @@ from agent.cli.options import (
     load_model,
 )
 from agent.cli.render import render_event
+from agent.cli.terminal_text import safe_json
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
 from agent.llm.base import ModelSetupError
 from agent.store import RunStore
 from sandbox.base import SandboxKind
 from sandbox.factory import unavailable_reason
+from tools.base import ToolRegistry
 
 
 def run_command(
@@ -55,20 +60,25 @@ def run_command(
     json_output: JsonFlag = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show full arguments and outputs")] = False,
     approve: Annotated[bool, typer.Option("--approve", help="ask before side-effect tools run")] = False,
+    mcp: McpOpt = None,
+    mcp_config: McpConfigOpt = None,
+    mcp_cwd: McpCwdOpt = None,
 ) -> None:
     """Run the agent on GOAL until it finishes or a budget runs out."""
+    mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps, max_tokens=max_tokens,
                                                             max_seconds=max_seconds),
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
-                         finish_checks=finish_checks)
+                         finish_checks=finish_checks, mcp=mcp_servers, mcp_config=mcp_file)
     config.sandbox_config.unsafe_local = unsafe_local
     if (problem := unavailable_reason(config.sandbox, config.sandbox_config)) is not None:
         fail(problem)
     console = Console(stderr=json_output)
-    agent = _build_agent(config, model, device, dtype, runs_dir, console, adapter)
-    if approve:
-        agent.approver = make_run_approver(console, config.workspace.resolve())
-    _drive(console, agent.stream(goal), agent, json_output, verbose)
+    with mcp_registry(config, console) as tools:
+        agent = _build_agent(config, model, device, dtype, runs_dir, console, tools, adapter)
+        if approve:
+            agent.approver = make_run_approver(console, config.workspace.resolve())
+        _drive(console, agent.stream(goal), agent, json_output, verbose)
 
 
 def resume_command(
@@ -88,18 +98,20 @@ def resume_command(
         fail(str(exc))
     config = AgentConfig.model_validate(log.meta["config"])
     console = Console(stderr=json_output)
-    recorded = log.meta.get("adapter") or None
-    agent = _build_agent(config, model or log.meta.get("model_spec", "default"), "auto", "auto", runs_dir,
-                         console, adapter or (Path(recorded) if recorded and not model else None))
-    try:
-        events = agent.resume(run_id)
-    except SetupError as exc:
-        fail(str(exc))
-    _drive(console, events, agent, json_output, verbose)
+    recorded = log.meta.get("adapter") or None  # with another --model, the run's adapter is not assumed
+    adapter = adapter or (Path(recorded) if recorded and not model else None)
+    with mcp_registry(config, console) as tools:  # the run's MCP servers, started again
+        agent = _build_agent(config, model or log.meta.get("model_spec", "default"), "auto", "auto", runs_dir,
+                             console, tools, adapter)
+        try:
+            events = agent.resume(run_id)
+        except SetupError as exc:
+            fail(str(exc))
+        _drive(console, events, agent, json_output, verbose)
 
 
 def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, runs_dir: Path | None,
-                 console: Console, adapter: Path | None = None):
+                 console: Console, tools: ToolRegistry | None = None, adapter: Path | None = None):
     from agent.loop import Agent
 
     if not config.workspace.is_dir():
@@ -110,7 +122,7 @@ def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, 
         except ModelSetupError as exc:
             fail(str(exc))
     console.print(f"[dim]model {model.name} on {model.device}[/]")
-    return Agent(model, config=config, store=RunStore(runs_dir), model_spec=model_spec,
+    return Agent(model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model_spec,
                  adapter=str(adapter.resolve()) if adapter else "")
 
 
@@ -124,4 +136,4 @@ def _drive(console: Console, events, agent, json_output: bool, verbose: bool) ->
         console.print("[yellow]interrupted[/]: resume with `autogpt resume RUN_ID`")
         raise typer.Exit(130) from None
     if json_output and agent.result is not None:
-        sys.stdout.write(json.dumps(agent.result.to_json()) + "\n")
+        sys.stdout.write(safe_json(agent.result.to_json()) + "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 
@@ -11,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.cli.options import JsonFlag, RunsDir, fail
-from agent.cli.render import render_event
+from agent.cli.render import render_event, shown
+from agent.cli.terminal_text import safe_json
 from agent.events import event_to_dict
 from agent.state import RunState
 from agent.store import RunLog, RunStore
@@ -46,13 +46,13 @@ def list_runs(runs_dir: RunsDir = None, json_output: JsonFlag = False) -> None:
         except ValueError:
             continue  # a damaged log is shown by `runs show`, not allowed to break the list
     if json_output:
-        print(json.dumps(rows))
+        print(safe_json(rows))
         return
     table = Table("id", "status", "steps", "started", "duration", "goal")
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else ""
         first_line = r["goal"].splitlines()[0][:60] if r["goal"] else ""
-        table.add_row(r["id"], r["status"], str(r["steps"]), started, f"{r['duration_s']:.1f}s", first_line)
+        table.add_row(r["id"], r["status"], str(r["steps"]), started, f"{r['duration_s']:.1f}s", shown(first_line))
     Console().print(table)
 
 
@@ -61,7 +61,7 @@ def show_run(run_id: str, runs_dir: RunsDir = None, json_output: JsonFlag = Fals
     """One run's steps."""
     log = _load(RunStore(runs_dir), run_id)
     if json_output:
-        print(json.dumps({**summarize(log), "run_id": log.run_id, "torn_tail": log.torn_tail,
+        print(safe_json({**summarize(log), "run_id": log.run_id, "torn_tail": log.torn_tail,
                           "events": [event_to_dict(e) for e in log.events]}))
         return
     console = Console()
