@@ -332,11 +332,11 @@ def chat_command(
                          sandbox=sandbox, mcp=mcp_servers, mcp_config=mcp_file)
     config.sandbox_config.unsafe_local = unsafe_local
     with mcp_registry(config, console) as tools:
-        _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose)
+        _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose, adapter)
 
 
 def _session(console: Console, config: AgentConfig, tools: ToolRegistry | None, model: str, device: str,
-             dtype: str, runs_dir: Path | None, approve: bool, verbose: bool) -> None:
+             dtype: str, runs_dir: Path | None, approve: bool, verbose: bool, adapter: Path | None = None) -> None:
     try:
         with console.status(f"loading model {model} ..."):
             chat_model = load_model(model, device=device, dtype=dtype, adapter=adapter)
