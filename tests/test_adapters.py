@@ -21,7 +21,7 @@ from agent.tune.encoding import encode_all
 from agent.tune.model import BaseCheckpoint, TuneSettings, train
 
 ROOT = Path(__file__).resolve().parents[1]
-# bfloat16 factors beside the kernels, float32 everywhere else: measured max |difference| 0.003 (docs/tuning.md)
+# int8 factors beside the kernels, float32 everywhere else: measured max |difference| 0.004 (docs/tuning.md)
 LOGIT_TOLERANCE = 0.02
 PROMPT = [ChatMessage("system", "You are a helpful assistant."), ChatMessage("user", "Multiply 12 by 7.")]
 
@@ -144,8 +144,8 @@ def test_an_adapter_on_a_model_without_block_weights_runs_its_products_beside_de
     plain = _fast_path_logits(TransformersChatModel(str(directory)), ids)[0]
     effect = float((plain - reference).abs().max())  # this adapter was trained hard: a large change
     for logits in _fast_path_logits(tuned, ids):
-        # the bfloat16 factors round the adapter's part of the logits by about 2^-8 of it
-        assert float((logits - reference).abs().max()) < 0.01 * effect
+        # the int8 factors (a scale per row) are each within 1/254 of their row's largest value
+        assert float((logits - reference).abs().max()) < 0.03 * effect
 
 
 def test_the_tuned_and_untuned_model_never_share_a_stored_prompt(tiny_adapter):

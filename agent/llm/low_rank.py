@@ -97,25 +97,20 @@ class WithLowRank:
         # the values the kernel multiplies, for the torch path (prefills), so that both compute one model
         self._a_values = self._a8.float() * self._a_scale[:, None]
         self._b_values = b8.float() * self._b_scale[:, None]
+        # the kernel's fixed arguments, computed once: a decode step makes 120 of these calls
+        self._factors = (self._a8.data_ptr(), self._a_scale.data_ptr(), self.rank, len(self.segment_end),
+                         self._bt8.data_ptr(), self._b_scale.data_ptr(), self._ends.data_ptr(), self.n)
+        self._float32 = torch.float32
 
     def __call__(self, x: Any, norm: Any = None, gated: bool = False, add_to: Any = None) -> Any:
         y = self.inner(x, norm=norm, gated=gated, add_to=add_to)
-        rows = x.numel() // (self.k * (2 if gated else 1))
-        if self.kernel is not None and rows <= KERNEL_ROWS and self._by_kernel(x, rows, norm, gated, y):
-            return y
+        rows = x.numel() // (self.k * 2 if gated else self.k)
+        if self.kernel is not None and rows <= KERNEL_ROWS and x.dtype == self._float32 and y.is_contiguous():
+            x = x.contiguous()  # held in a name: the kernel reads it after this line
+            if self.kernel.add(x.data_ptr(), rows, self.k, None if norm is None else norm.data_ptr(), self.eps,
+                               int(gated), *self._factors, y.data_ptr()) == 0:
+                return y
         return y + self._torch_product(x, norm, gated)
-
-    def _by_kernel(self, x: Any, rows: int, norm: Any, gated: bool, y: Any) -> bool:
-        import torch
-
-        if x.dtype != torch.float32 or not y.is_contiguous():
-            return False
-        x = x.contiguous()
-        status = self.kernel.add(x.data_ptr(), rows, self.k, None if norm is None else norm.data_ptr(), self.eps,
-                                 int(gated), self._a8.data_ptr(), self._a_scale.data_ptr(), self.rank,
-                                 len(self.segment_end), self._bt8.data_ptr(), self._b_scale.data_ptr(),
-                                 self._ends.data_ptr(), self.n, y.data_ptr())
-        return status == 0
 
     def _torch_product(self, x: Any, norm: Any, gated: bool) -> Any:
         import torch
