@@ -152,6 +152,8 @@ def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str =
             blocks_apply = device == "cpu" and dtype == torch.float32  # the kernels take float32 activations
             kernels_dir = model_cache_root().parent / "kernels"
             kernels = block_kernels.load_kernels(kernels_dir) if blocks_apply else None
+            if kernels is not None:
+                kernels.set_threads(torch.get_num_threads())  # decode steps split over the same threads
             beside = low_rank.load_kernel(kernels_dir) if adapter is not None and kernels is not None else None
             if adapter is not None and beside is None:
                 directory = lora.merged_checkpoint(directory, adapter, model_cache_root())
@@ -160,6 +162,7 @@ def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str =
             fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
             if adapter is not None and beside is not None:
                 low_rank.attach(fast, lora.low_rank_pairs(adapter), adapter.scale, beside)
+                fast.matrices_changed()
             return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity + tuned)
     from agent.llm.hf_engine import HFEngine
 
