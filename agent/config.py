@@ -36,6 +36,8 @@ class AgentConfig(BaseModel):
                        "135M default model does worse with one)")
     thoughts: bool = Field(default=False, description="each action starts with a short thought (measured: the "
                            "135M default model writes a guessed answer there and then copies it)")
+    worked_examples: int = Field(default=2, ge=0, description="worked example runs (prompts/examples.json) "
+                                 "shown before the goal; a model tuned on the job may need none")
     act_before_finish: bool = Field(default=True, description="finish is offered only after a tool call worked")
     finish_checks: int = Field(default=0, ge=0, description="times finish is sent back while a file the goal "
                                "asks to write is missing (agent/deliverables.py). Off by default: the 135M "

@@ -52,11 +52,13 @@ class PromptContextCache:
         if self._system is None or self._system[0] != key:
             lines = [{"signature": t.signature_line(), "description": t.description} for t in tools]
             self._system = (key, render_system(lines, config.plan, config.thoughts))
-        if self._examples is None or self._examples[0] != (key, goal):
+        if self._examples is None or self._examples[0] != (key, goal, config.worked_examples):
             usable = [e for e in examples() if all(step["tool"] in key[0] for step in e["steps"])]
             builtin = default_tools(shell=True).names()
             added = [f"{t.name} {t.description}" for t in tools if t.name not in builtin]
-            self._examples = ((key, goal), tuple(select_examples(goal, usable, added_tools=added)))
+            shown = (select_examples(goal, usable, config.worked_examples, added_tools=added)
+                     if config.worked_examples else [])
+            self._examples = ((key, goal, config.worked_examples), tuple(shown))
         return PromptContext(self._system[1], goal, config.plan, config.observation_chars, self._examples[1],
                              config.thoughts, files)
 

@@ -46,6 +46,8 @@ def bench_command(
     mcp: McpOpt = None,
     mcp_config: McpConfigOpt = None,
     mcp_cwd: McpCwdOpt = None,
+    worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before each "
+                                                        "goal (default: the run's own default)")] = None,
 ) -> None:
     """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time.
     Each task's run starts the MCP servers given here for itself."""
@@ -56,10 +58,11 @@ def bench_command(
         fail(str(exc))
     if adapter is not None and not adapter.is_dir():
         fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")
+    extra = (("--unsafe-local",) if unsafe_local else ()) + (
+        ("--worked-examples", str(worked_examples)) if worked_examples is not None else ())
     settings = BenchSettings(model=model, adapter=adapter, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
-                             extra_args=(("--unsafe-local",) if unsafe_local else ())
-                             + mcp_run_args(mcp, mcp_config, mcp_cwd))
+                             extra_args=extra + mcp_run_args(mcp, mcp_config, mcp_cwd))
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

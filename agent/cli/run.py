@@ -54,6 +54,7 @@ def run_command(
     finish_checks: Annotated[int, typer.Option(min=0, help="send finish back this many times while a file "
                                                "the goal asks to write is missing (off by default: the 135M "
                                                "default model ignores it)")] = 0,
+    worked_examples: Annotated[int, typer.Option(min=0, help="worked example runs shown before the goal")] = 2,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -69,7 +70,8 @@ def run_command(
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps, max_tokens=max_tokens,
                                                             max_seconds=max_seconds),
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
-                         finish_checks=finish_checks, mcp=mcp_servers, mcp_config=mcp_file)
+                         finish_checks=finish_checks, worked_examples=worked_examples, mcp=mcp_servers,
+                         mcp_config=mcp_file)
     config.sandbox_config.unsafe_local = unsafe_local
     if (problem := unavailable_reason(config.sandbox, config.sandbox_config)) is not None:
         fail(problem)

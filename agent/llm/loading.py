@@ -189,6 +189,17 @@ def _checked(adapter: Adapter, source: ModelSource, directory: Path, gguf: str |
     return adapter.digest()
 
 
+def load_chat_tokenizer(source: ModelSource) -> tuple[ChatTokenizer, int]:
+    """The model's tokenizer and vocabulary size, without loading its weights (for counting tokens and
+    checking replies against the grammar)."""
+    directory, gguf = _cached_or_convert(source)
+    config_path = directory / "config.json"
+    tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory)) if gguf is None else None
+    if tokenizer is None or not config_path.is_file():
+        raise ModelSetupError(f"{source.name}: no tokenizer.json with a chat template and config.json in {directory}")
+    return tokenizer, int(json.loads(config_path.read_text())["vocab_size"])
+
+
 def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
     """transformers' own model and tokenizer (the general path, and the benchmark's baseline)."""
     return _transformers_model(*_cached_or_convert(source), device, dtype)
