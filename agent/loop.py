@@ -34,9 +34,11 @@ class Agent:
     def __init__(self, model: ChatModel, *, config: AgentConfig | None = None, tools: ToolRegistry | None = None,
                  store: RunStore | None = None, sandbox_factory: Callable[[], Sandbox] | None = None,
                  approver: Approver | None = None, on_text: Callable[[str], None] | None = None,
-                 model_spec: str = "default") -> None:
+                 model_spec: str = "default", adapter: str = "") -> None:
+        """`model_spec` and `adapter` (a LoRA adapter folder, or "") are recorded so that resume loads the same."""
         self.model = model
         self.model_spec = model_spec
+        self.adapter = adapter
         self.config = config or AgentConfig()
         self.tools = tools or default_tools(shell=self.config.shell)
         self.store = store or RunStore()
@@ -61,7 +63,8 @@ class Agent:
         if not workspace.is_dir():
             raise SetupError(f"workspace {workspace} is not a directory")
         writer = self.store.create(run_id, {"run_id": run_id, "goal": goal, "model": self.model.name,
-                                            "model_spec": self.model_spec, "started": time.time(),
+                                            "model_spec": self.model_spec, "adapter": self.adapter,
+                                            "started": time.time(),
                                             "config": self.config.model_dump(mode="json")})
         started = RunStarted(run_id, goal, self.model.name, self.model.device, str(workspace),
                              self.config.model_dump(mode="json"), files=tuple(workspace_files(workspace)))

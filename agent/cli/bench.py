@@ -26,6 +26,7 @@ from agent.bench import (
 from agent.cli.mcp_tools import mcp_settings
 from agent.cli.options import (
     ActionFormatOpt,
+    AdapterOpt,
     McpConfigOpt,
     McpCwdOpt,
     McpOpt,
@@ -41,6 +42,7 @@ from sandbox.base import SandboxKind
 def bench_command(
     suite: Annotated[Path, typer.Argument(help="JSONL file, one task per line")],
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     sandbox: SandboxOpt = SandboxKind.AUTO,
     workers: Annotated[int, typer.Option(min=1, help="tasks run at once, each in its own process")] = 1,
     out: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
@@ -66,9 +68,11 @@ def bench_command(
         tasks = select_tasks(load_suite(suite), only, limit)
     except SuiteError as exc:
         fail(str(exc))
+    if adapter is not None and not adapter.is_dir():
+        fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")
     extra = (("--unsafe-local",) if unsafe_local else ()) + (
         ("--worked-examples", str(worked_examples)) if worked_examples is not None else ())
-    settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
+    settings = BenchSettings(model=model, adapter=adapter, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=extra + mcp_run_args(mcp, mcp_config, mcp_cwd)
                              + (("--action-format", action_format.value) if action_format else ())
@@ -127,7 +131,8 @@ def select_tasks(tasks: list[SuiteTask], only: str, limit: int) -> list[SuiteTas
 
 
 def report_table(report: BenchReport) -> Table:
-    table = Table(title=f"{report.suite}  ·  model {report.model}  ·  sandbox {report.sandbox}")
+    adapter = f" + adapter {report.adapter}" if report.adapter else ""
+    table = Table(title=f"{report.suite}  ·  model {report.model}{adapter}  ·  sandbox {report.sandbox}")
     for name, justify in [("task", "left"), ("pass", "center"), ("status", "left"), ("steps", "right"),
                           ("tokens in/out", "right"), ("seconds", "right"), ("answer", "left")]:
         table.add_column(name, justify=justify, overflow="fold" if name in ("task", "answer") else "ellipsis")

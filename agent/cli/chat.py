@@ -22,6 +22,7 @@ from agent.cli.approval import TerminalApprover
 from agent.cli.mcp_tools import mcp_registry, mcp_settings
 from agent.cli.options import (
     ActionFormatOpt,
+    AdapterOpt,
     DeviceOpt,
     DtypeOpt,
     McpConfigOpt,
@@ -325,6 +326,7 @@ class Chat:
 def chat_command(
     workspace: Annotated[Path, typer.Option(help="folder the agent works in")] = Path("."),
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     sandbox: SandboxOpt = SandboxKind.AUTO,
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
@@ -354,20 +356,21 @@ def chat_command(
                          action_format=action_format_for(action_format, model))
     config.sandbox_config.unsafe_local = unsafe_local
     with mcp_registry(config, console) as tools:
-        _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose)
+        _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose, adapter)
 
 
 def _session(console: Console, config: AgentConfig, tools: ToolRegistry | None, model: str, device: str,
-             dtype: str, runs_dir: Path | None, approve: bool, verbose: bool) -> None:
+             dtype: str, runs_dir: Path | None, approve: bool, verbose: bool, adapter: Path | None = None) -> None:
     try:
         with console.status(f"loading model {model} ..."):
-            chat_model = load_model(model, device=device, dtype=dtype)
+            chat_model = load_model(model, device=device, dtype=dtype, adapter=adapter)
     except ModelSetupError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _enable_line_editing()
-    agent = Agent(chat_model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model)
+    agent = Agent(chat_model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model,
+                  adapter=str(adapter.resolve()) if adapter else "")
     raise typer.Exit(Chat(console, agent, approve, verbose).loop())
 
 

@@ -18,7 +18,10 @@ RunsDir = Annotated[Path | None, typer.Option("--runs-dir", help="where runs are
 JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 SandboxOpt = Annotated[SandboxKind, typer.Option(help="where code runs: docker, local, or auto (docker when "
                                                  "its engine and image are there, else local)")]
-ModelOpt = Annotated[str, typer.Option(help="default, a model directory, a .gguf file, or openai:URL#MODEL")]
+ModelOpt = Annotated[str, typer.Option(help="default (the embedded model, tuned), base (the same, untuned), a model "
+                                       "directory, a .gguf file, or openai:URL#MODEL")]
+AdapterOpt = Annotated[Path | None, typer.Option("--adapter", help="a LoRA adapter folder (`autogpt tune --out`) to "
+                                                 "run on top of the local model (instead of the shipped one)")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda")]
 DtypeOpt = Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16")]
 McpOpt = Annotated[list[str] | None, typer.Option("--mcp", metavar="'COMMAND ARGS...'",
@@ -60,8 +63,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_model(spec: str, *, device: str = "auto", dtype: str = "auto") -> ChatModel:
-    """The command's model: a scripted one when $AUTOGPT_SCRIPTED_MODEL is set (tests), else `spec`."""
+def load_model(spec: str, *, device: str = "auto", dtype: str = "auto", adapter: Path | None = None) -> ChatModel:
+    """The command's model: a scripted one when $AUTOGPT_SCRIPTED_MODEL is set (tests), else `spec` (with
+    `adapter`)."""
     from agent.testing import scripted_model_from_env
 
     scripted = scripted_model_from_env()
@@ -69,4 +73,4 @@ def load_model(spec: str, *, device: str = "auto", dtype: str = "auto") -> ChatM
         return scripted
     from agent.llm import load_chat_model
 
-    return load_chat_model(spec, device=device, dtype=dtype)
+    return load_chat_model(spec, device=device, dtype=dtype, adapter=adapter)

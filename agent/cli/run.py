@@ -23,6 +23,7 @@ from agent.cli.approval import make_run_approver
 from agent.cli.mcp_tools import mcp_registry, mcp_settings
 from agent.cli.options import (
     ActionFormatOpt,
+    AdapterOpt,
     DeviceOpt,
     DtypeOpt,
     JsonFlag,
@@ -74,6 +75,7 @@ def run_command(
     goal: Annotated[str, typer.Argument(help="what the agent should do, in plain language")],
     workspace: Annotated[Path, typer.Option(help="folder the agent works in")] = Path("."),
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     max_steps: Annotated[int, typer.Option(min=1, help="most model decisions")] = 12,
     max_tokens: Annotated[int, typer.Option(min=1, help="most prompt + completion tokens")] = 200_000,
     max_seconds: Annotated[float, typer.Option(min=1, help="most wall-clock seconds")] = 900.0,
@@ -113,7 +115,7 @@ def run_command(
     check_setup(config)
     console = RunConsole(stderr=json_output)
     with mcp_registry(config, console) as tools:
-        agent = _build_agent(config, model, device, dtype, runs_dir, console, tools)
+        agent = _build_agent(config, model, device, dtype, runs_dir, console, tools, adapter)
         if approve:
             agent.approver = make_run_approver(console, config.workspace)
         run_id = new_run_id()
@@ -126,6 +128,8 @@ def resume_command(
     max_steps: Annotated[int | None, typer.Option(min=1, help="most model decisions over the whole run, "
                                                   "the steps already taken included (default: the run's own)")]
     = None,
+    adapter: Annotated[Path | None, typer.Option("--adapter", help="adapter to continue with (default: the "
+                                                 "run's adapter, if it had one)")] = None,
     runs_dir: RunsDir = None,
     json_output: JsonFlag = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -138,8 +142,10 @@ def resume_command(
     check_setup(config)
     console = RunConsole(stderr=json_output)
     with mcp_registry(config, console) as tools:  # the run's MCP servers, started again
+        recorded = log.meta.get("adapter") or None  # with another --model, the run's adapter is not assumed
+        adapter = adapter or (Path(recorded) if recorded and not model else None)
         agent = _build_agent(config, model or log.meta.get("model_spec", "default"), "auto", "auto", runs_dir,
-                             console, tools)
+                             console, tools, adapter)
         _drive(console, agent, run_id, lambda: agent.resume(run_id), json_output, verbose)
 
 
@@ -181,12 +187,12 @@ def resumable_config(store: RunStore, log: RunLog, max_steps: int | None) -> Age
 
 
 def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, runs_dir: Path | None,
-                 console: Console, tools: ToolRegistry | None = None) -> Agent:
+                 console: Console, tools: ToolRegistry | None = None, adapter: Path | None = None) -> Agent:
     from agent.loop import Agent
 
     try:
         with console.status(f"loading model {model_spec} ..."):
-            model = load_model(model_spec, device=device, dtype=dtype)
+            model = load_model(model_spec, device=device, dtype=dtype, adapter=adapter)
     except ModelSetupError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -196,7 +202,8 @@ def _build_agent(config: AgentConfig, model_spec: str, device: str, dtype: str, 
     except BrokenPipeError:  # stdout closed before any run began: nothing to record
         _silence_stdout()
         raise typer.Exit(EXIT_OUTPUT_CLOSED) from None
-    return Agent(model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model_spec)
+    return Agent(model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model_spec,
+                 adapter=str(adapter.resolve()) if adapter else "")
 
 
 def _drive(console: Console, agent: Agent, run_id: str, start: Callable[[], Iterator[Event]], json_output: bool,

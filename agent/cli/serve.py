@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli.options import fail, load_model
+from agent.cli.options import AdapterOpt, fail, load_model
 from agent.llm.base import ModelSetupError
 
 
@@ -19,6 +19,7 @@ def serve_command(
     host: Annotated[str, typer.Option(help="address to listen on (default: loopback only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on (0: any free port)")] = 8000,
     model: Annotated[str, typer.Option(help="model spec, as for `autogpt run --model`")] = "default",
+    adapter: AdapterOpt = None,
     name: Annotated[str | None, typer.Option(help="model id clients ask for (default: the model's name)")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, mps (default: the best available)")] = None,
     api_key: Annotated[str | None, typer.Option(help="require `Authorization: Bearer KEY`")] = None,
@@ -30,7 +31,7 @@ def serve_command(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        chat_model = load_model(model, device=device or "auto")
+        chat_model = load_model(model, device=device or "auto", adapter=adapter)
     except ModelSetupError as exc:
         fail(str(exc))
     try:

