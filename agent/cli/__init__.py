@@ -1,7 +1,7 @@
 """The `autogpt` command line: every command, and everything that prints, lives in this package.
 
 Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`,
-`sandbox`, `cache`, `serve`, `mcp-server`, `ui`, `tune_data`, `tune_eval`);
+`sandbox`, `cache`, `serve`, `mcp-server`, `ui`, `tune`, `tune_data`, `tune_eval`);
 `app` mounts them. The agent's core (`agent.loop` and its parts) never prints: it yields events that
 `agent.cli.render` turns into terminal output.
 """
@@ -19,6 +19,7 @@ from agent.cli.run import resume_command, run_command
 from agent.cli.runs import runs_app
 from agent.cli.sandbox import sandbox_app
 from agent.cli.serve import serve_command
+from agent.cli.tune import tune_command, with_optional_values
 from agent.cli.tune_data import tune_data_command
 from agent.cli.tune_eval import tune_eval_command
 from agent.cli.ui import ui_command
@@ -37,9 +38,12 @@ app.add_typer(cache_app, name="cache")
 app.command("ui")(ui_command)
 app.command("serve")(serve_command)
 app.command("mcp-server")(mcp_server_command)
+app.command("tune")(tune_command)
 app.command("tune-data")(tune_data_command)
 app.command("tune-eval")(tune_eval_command)
 
 
 def main() -> None:
-    app()
+    import sys
+
+    app(args=with_optional_values(sys.argv[1:]))
