@@ -37,7 +37,7 @@ class PromptContext:
     thoughts: bool = True  # whether actions start with a "thought"
     files: tuple[str, ...] = ()  # the workspace's files at the start of the run
     tools: ToolRegistry | None = None  # what actions are rendered against (None: an empty registry)
-    action_format: ActionFormat = "raw"
+    action_format: ActionFormat = "json"
     python_state: bool = False  # run_python keeps one interpreter for the run: the prompt says so
 
     def render(self, action: Action) -> str:

@@ -143,10 +143,11 @@ def test_the_real_grammar_ends_the_block_at_its_fence_and_nowhere_else(real_mode
     assert not admitted(real_model, grammar, '{"tool": "read_file", "args": {"path": "a"}}\n```\nx\n```')
 
 
-def test_a_server_model_gets_the_json_format_unless_told_otherwise():
+def test_every_model_gets_the_json_format_unless_told_otherwise():
     from agent.cli.options import ActionFormatChoice, action_format_for
 
-    assert action_format_for(None, "default") == "raw"
+    assert action_format_for(None, "default") == "json"
+    assert action_format_for(ActionFormatChoice.RAW, "default") == "raw"
     assert action_format_for(None, "openai:http://127.0.0.1:8000/v1#m") == "json"
     assert action_format_for(ActionFormatChoice.RAW, "openai:http://127.0.0.1:8000/v1#m") == "raw"
 

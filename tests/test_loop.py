@@ -200,7 +200,7 @@ def test_the_decode_after_a_failure_is_told_which_reply_to_steer_away_from(make_
     events_of(agent)
     model.assert_complete()
     assert model.calls[0].params.avoid == ()
-    assert model.calls[1].params.avoid == ('{"tool": "run_python"}\n```python\nraise SystemExit(3)\n```',)
+    assert model.calls[1].params.avoid == ('{"tool": "run_python", "args": {"code": "raise SystemExit(3)"}}',)
     assert model.calls[2].params.avoid == ()  # the call after it worked: nothing to avoid
 
 

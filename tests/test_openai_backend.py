@@ -289,7 +289,7 @@ def test_raw_actions_over_http_are_asked_for_in_words_checked_and_re_asked(serve
     scripted = ScriptedModel(['Sure, here is the code: print(42)',  # no JSON header: re-asked
                               '{"tool": "run_python"}\n```python\n' + code + '\n```',
                               act("finish", answer="42")])
-    agent = Agent(client(serve(scripted)), config=AgentConfig(workspace=tmp_path, plan=False),
+    agent = Agent(client(serve(scripted)), config=AgentConfig(workspace=tmp_path, plan=False, action_format="raw"),
                   store=RunStore(tmp_path / "runs"),
                   sandbox_factory=lambda: LocalSandbox(tmp_path, SandboxConfig(unsafe_local=True)))
     result = agent.run("What is 4 and 2 joined?")

@@ -41,7 +41,8 @@ def counting(make_agent, workspace):
 
 def test_code_that_does_not_compile_is_decoded_again_and_never_run(counting):
     agent, model = counting([act("run_python", code=BROKEN), act("run_python", code=ALSO_BROKEN),
-                             act("run_python", code="print(6 * 7)"), act("finish", answer="42")])
+                             act("run_python", code="print(6 * 7)"), act("finish", answer="42")],
+                            action_format="raw")  # the reply holds the code as written
     events = list(agent.stream("what is 6 * 7?"))
     model.assert_complete()
     rejected = [e for e in events if isinstance(e, ErrorEvent)]

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.action import parse_action, step_schema
+from agent.action import step_schema
+from agent.action_format import parse_action
 from agent.config import AgentConfig
 from agent.history import PromptContextCache, build_messages
+from agent.llm.base import ChatMessage
 from agent.loop import Agent
 from agent.state import RunState
 from agent.store import RunStore
@@ -28,6 +30,7 @@ from agent.tune.dataset import (
     TrainingExample,
     TrainingMessage,
     example_overlaps,
+    examples_of,
     generate,
     load_examples,
     write_examples,
@@ -79,17 +82,45 @@ def test_every_family_produces_verified_examples(dataset) -> None:
     assert {e.split for e in examples} == {"train", "heldout"}
 
 
-def test_each_example_is_the_agents_prompt_and_one_reply_the_agent_parses(dataset) -> None:
+def test_each_example_is_the_agents_prompt_and_replies_the_agent_parses(dataset) -> None:
     examples, _ = dataset
     tools = default_tools()
     for example in examples:
-        *context, reply = example.messages
-        assert reply.role == "assistant" and reply.train and not any(m.train for m in context)
-        assert context[0].role == "system" and context[0].content.startswith("You are Auto-GPT")
-        assert "Goal: " in context[1].content
-        action = parse_action(reply.content, tools)  # the agent's own parser takes the reply back
-        assert action.tool in tools
+        reply = example.messages[-1]
+        assert reply.role == "assistant" and reply.train
+        assert all(m.role == "assistant" for m in example.messages if m.train)
+        assert example.messages[0].role == "system" and example.messages[0].content.startswith("You are Auto-GPT")
+        assert "Goal: " in example.messages[1].content
+        for message in example.messages:
+            if message.train:
+                action = parse_action(message.content, tools)  # the agent's own parser takes the reply back
+                assert action.tool in tools
+        trained = [m for m in example.messages if m.train]
+        assert len(trained) == len(example.meta["learned_steps"])
         assert 0 < example.meta["train_tokens"] < example.meta["tokens"] < 2048 + 400  # the context budget
+
+
+def test_steps_whose_prompts_extend_each_other_share_one_example(text: ModelText) -> None:
+    planned = next(p for p in (draw_task("compute", "train", 0, i) for i in range(60)) if not p.recovery
+                   and len(p.steps) >= 2)
+    verified = verify(planned.task, planned.steps, text)
+    examples = examples_of(verified, "compute", "train", text, {})
+    assert len(examples) == 1  # the history only grew: one example, every reply of the run trained
+    (example,) = examples
+    assert [m.content for m in example.messages if m.train] == [s.reply for s in verified.steps]
+    assert example.meta["learned_steps"] == list(range(1, len(verified.steps) + 1))
+    separate = sum(text.count([ChatMessage(m.role, m.content) for m in s.messages]) for s in verified.steps)
+    assert example.meta["tokens"] < separate  # the shared prompt counted once
+
+
+def test_a_mistake_stays_context_in_a_merged_example(text: ModelText) -> None:
+    planned = next(p for p in (draw_task("compute", "train", 0, i) for i in range(60)) if p.recovery)
+    verified = verify(planned.task, planned.steps, text)
+    examples = examples_of(verified, "compute", "train", text, {})
+    mistake = verified.steps[0].reply
+    for example in examples:
+        assert all(not (m.train and m.content == mistake) for m in example.messages)
+    assert sorted(i for e in examples for i in e.meta["learned_steps"]) == [2, 3]
 
 
 def test_a_recovery_shows_the_mistake_as_context_and_never_trains_on_it(text: ModelText) -> None:

@@ -1,6 +1,6 @@
 """A few short training conversations in the agent's own prompt and action format, for the tuning tests.
 
-Rendered by the agent's functions (`agent.history.build_messages`, `action_json`), not by a copy of them; the
+Rendered by the agent's functions (`agent.history.build_messages`, `PromptContext.render`), not by a copy of them; the
 content is made up here (arithmetic and a file write), far from any suite task. The real training data comes
 from `agent.tune.dataset`.
 """
@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.action import Action
 from agent.config import AgentConfig
 from agent.events import ActionChosen, Observation
-from agent.history import PromptContextCache, action_json, build_messages
+from agent.history import PromptContextCache, build_messages
 from agent.state import RunState, Turn
 from tools.registry import default_tools
 
@@ -32,17 +33,15 @@ class Conversation:
 
 def conversation(goal: str, calls: list[tuple[str, dict, str]], answer: str) -> Conversation:
     """The trajectory of `calls` ((tool, args, observation) each), then finish(answer)."""
-    config = AgentConfig(workspace=Path("."))
+    config = AgentConfig(workspace=Path("."), worked_examples=0)
     tools = default_tools(nlp=False)
     ctx = PromptContextCache().get(tools, config, goal)
-    ctx = type(ctx)(ctx.system, goal, False, config.observation_chars, (), False, ())  # no worked examples
     state = RunState(goal=goal)
     for step, (tool, args, output) in enumerate(calls, start=1):
         state.turns.append(Turn(ActionChosen(step, "", tool, args), Observation(step, tool, output, True)))
     prompt = build_messages(ctx, state, feedback=None, budget_tokens=10**6, count=lambda m: 0)
-    final = Turn(ActionChosen(len(calls) + 1, "", "finish", {"answer": answer}))
     messages = [Message(m.role, m.content, m.role == "assistant") for m in prompt]
-    messages.append(Message("assistant", action_json(final, False, False), True))
+    messages.append(Message("assistant", ctx.render(Action("", "finish", {"answer": answer})), True))
     return Conversation(tuple(messages))
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from agent.llm.base import ChatMessage
 from agent.tune.families import FAMILIES, PlannedTask, draw_task
 from agent.tune.overlap import HeldOutText, OverlapIndex, default_index
-from agent.tune.replay import ModelText, Rejected, ReplaySettings, Verified, verify
+from agent.tune.replay import ModelText, RecordedStep, Rejected, ReplaySettings, Verified, verify
 
 Split = Literal["train", "heldout"]
 
@@ -116,19 +116,46 @@ def write_examples(examples: Iterable[TrainingExample], path: Path) -> int:
 
 def examples_of(verified: Verified, family: str, split: Split, text: ModelText,
                 meta: dict[str, Any]) -> list[TrainingExample]:
-    """One example per step the model should learn to write."""
+    """The steps the model should learn to write, as few examples as the prompts allow.
+
+    The prompt of a step is the previous step's prompt, its reply and what came back, as long as the history
+    was not compacted in between. Such steps share one example that ends at the last of them, every learned
+    reply trained: the same loss as one example per step, for far fewer tokens of context (the system prompt
+    and the tool list once, not once per step). A reply that was a planned mistake stays as context only."""
+    groups: list[list[tuple[int, RecordedStep]]] = []
+    for index, step in enumerate(verified.steps, start=1):
+        if groups and _continues(groups[-1][-1][1], step):
+            groups[-1].append((index, step))
+        else:
+            groups.append([(index, step)])
     examples = []
-    learned = [(i, s) for i, s in enumerate(verified.steps, start=1) if s.learn]
-    for index, step in learned:
-        context = [TrainingMessage(role=m.role, content=m.content) for m in step.messages]
-        reply = TrainingMessage(role="assistant", content=step.reply, train=True)
-        train_tokens = len(text.tokenizer.encode(step.reply).ids) + 1  # + the end-of-turn token
-        tokens = text.count([*step.messages, _chat(reply)]) + 1
+    for group in groups:
+        learned = [i for i, s in group if s.learn]
+        if not learned:
+            continue
+        while not group[-1][1].learn:  # nothing after the last learned reply is needed
+            group.pop()
+        last = group[-1][1]
+        replies = {len(s.messages): s for _, s in group}
+        messages = [TrainingMessage(role=m.role, content=m.content, train=m.role == "assistant" and
+                                    i in replies and replies[i].learn and replies[i].reply == m.content)
+                    for i, m in enumerate(last.messages)]
+        messages.append(TrainingMessage(role="assistant", content=last.reply, train=True))
+        train_tokens = sum(len(text.tokenizer.encode(s.reply).ids) + 1 for _, s in group if s.learn)  # + <eot>
+        tokens = text.count([*last.messages, ChatMessage("assistant", last.reply)]) + 1
         examples.append(TrainingExample(
-            id=f"{verified.task.id}-s{index}", family=family, split=split, messages=[*context, reply],
-            meta={**meta, "task": verified.task.id, "step": index, "steps": len(verified.steps),
-                  "tokens": tokens, "train_tokens": train_tokens}))
+            id=f"{verified.task.id}-s{learned[0]}" + (f"-{learned[-1]}" if len(learned) > 1 else ""),
+            family=family, split=split, messages=messages,
+            meta={**meta, "task": verified.task.id, "step": learned[-1], "learned_steps": learned,
+                  "steps": len(verified.steps), "tokens": tokens, "train_tokens": train_tokens}))
     return examples
+
+
+def _continues(previous: RecordedStep, step: RecordedStep) -> bool:
+    """Whether `step`'s prompt is `previous`'s prompt with its reply appended (and more after it)."""
+    head = len(previous.messages)
+    return (len(step.messages) > head + 1 and tuple(step.messages[:head]) == previous.messages
+            and step.messages[head].role == "assistant" and step.messages[head].content == previous.reply)
 
 
 def _chat(message: TrainingMessage) -> ChatMessage:

@@ -83,6 +83,9 @@ def extract_runs(runs_dir: Path | None = None, text: ModelText | None = None, *,
         except (ValueError, OSError) as exc:  # a corrupt or unreadable log: say so, go on
             out.skipped.append(f"{run_id}: cannot read the run ({exc}); skipped")
             continue
+        if log.damaged:  # lines of it could not be read: what it did is not known in full
+            out.skipped.append(f"{run_id}: cannot read the run ({'; '.join(log.problems)}); skipped")
+            continue
         if not _successful(log):
             continue
         out.successful += 1
