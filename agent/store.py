@@ -53,8 +53,9 @@ class RunWriter:
     def __init__(self, path: Path) -> None:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run's lifetime
 
-    def append(self, event: Event) -> None:
-        record = {**event_to_dict(event), "ts": round(time.time(), 3)}
+    def append(self, event: Event, ts: float | None = None) -> None:
+        """`ts`: when the event happened, if not now (an event recorded elsewhere first and copied here)."""
+        record = {**event_to_dict(event), "ts": round(time.time() if ts is None else ts, 3)}
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
