@@ -22,17 +22,35 @@ from agent.bench import (
     TaskResult,
     load_suite,
     make_report,
+    pool_run_task,
     report_json,
 )
-from agent.cli.options import ModelOpt, SandboxOpt, fail
-from sandbox.base import SandboxKind
+from agent.cli.batch import retry_line
+from agent.cli.options import (
+    ModelOpt,
+    RayAddressOpt,
+    RayFlag,
+    RetriesOpt,
+    SandboxOpt,
+    WorkerCpusOpt,
+    WorkerMemoryOpt,
+    fail,
+    open_worker_pool,
+    ray_settings,
+)
+from agent.config import AgentConfig
+from agent.scale.executor import WorkerOptions
+from agent.scale.runner import GoalRunner
+from agent.store import RunStore
+from sandbox.base import SandboxConfig, SandboxKind
 
 
 def bench_command(
     suite: Annotated[Path, typer.Argument(help="JSONL file, one task per line")],
     model: ModelOpt = "default",
     sandbox: SandboxOpt = SandboxKind.AUTO,
-    workers: Annotated[int, typer.Option(min=1, help="tasks run at once, each in its own process")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="tasks run at once: each in its own `autogpt run` "
+                                         "process, or with --ray on a pool of this many actors")] = 1,
     out: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
     only: Annotated[str, typer.Option(help="run only tasks whose id matches this glob, e.g. 'csv-*'")] = "",
     limit: Annotated[int, typer.Option(min=0, help="run at most this many tasks (0: all)")] = 0,
@@ -41,6 +59,11 @@ def bench_command(
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="where the runs are recorded")] = None,
     keep_workspaces: Annotated[bool, typer.Option(help="keep each task's workspace to look at")] = False,
+    ray: RayFlag = False,
+    ray_address: RayAddressOpt = "",
+    worker_cpus: WorkerCpusOpt = None,
+    worker_memory: WorkerMemoryOpt = "",
+    retries: RetriesOpt = 2,
 ) -> None:
     """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time."""
     console = Console()
@@ -51,6 +74,10 @@ def bench_command(
     settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=("--unsafe-local",) if unsafe_local else ())
+    on_ray = ray_settings(ray, ray_address, worker_cpus, worker_memory)
+    pool = runner = None
+    if on_ray is not None:  # one model per actor, loaded before the first task
+        pool = open_worker_pool(console, workers, WorkerOptions(model), on_ray)
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -64,13 +91,26 @@ def bench_command(
             if out is not None:  # the file always holds what was measured so far
                 _write(out, make_report(finished, tasks, bench, str(suite), started))
 
-        bench = Bench(settings, workers=workers, on_result=show)
+        run_task = None
+        if pool is not None:
+            runner = GoalRunner(pool, RunStore(runs_dir), retries=retries,
+                                on_retry=lambda retry: progress.console.print(retry_line(retry)))
+            base = AgentConfig(sandbox=sandbox, sandbox_config=SandboxConfig(unsafe_local=unsafe_local))
+            run_task = pool_run_task(runner.run, base)
+        bench = Bench(settings, run_task=run_task, workers=workers, on_result=show)
         try:
             report = make_report(bench.run(tasks), tasks, bench, str(suite), started)
         except KeyboardInterrupt:
             report = make_report(finished, tasks, bench, str(suite), started)
+        finally:
+            if pool is not None:
+                pool.close()
     console.print(report_table(report))
     console.print(_totals_line(report))
+    if pool is not None:
+        console.print(f"[dim]{pool.loads} model load(s) in {pool.size} Ray actor(s)"
+                      + (f"; retried after an actor died: {', '.join(sorted(runner.retried))}[/]"
+                         if runner is not None and runner.retried else "[/]"))
     if out is not None:
         _write(out, report)
         console.print(f"[dim]report written to {out}[/]")
