@@ -4,6 +4,7 @@ JSONL in input order, progress live on stderr."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -75,11 +76,14 @@ def batch_command(
     pool = open_worker_pool(console, workers, WorkerOptions(model, device, dtype), on_ray)
     started = time.monotonic()
     finished: list[GoalResult] = []
+    stopped = threading.Event()  # after Ctrl-C: goals that end because their worker was stopped are not results
     try:
         with _progress(console) as progress:
             bar = progress.add_task("", total=len(goals))
 
             def show(result: GoalResult) -> None:
+                if stopped.is_set():
+                    return
                 finished.append(result)
                 progress.console.print(result_line(result))
                 progress.update(bar, advance=1, description=f"last: {escape(result.id)}")
@@ -92,13 +96,14 @@ def batch_command(
             runner = GoalRunner(pool, RunStore(runs_dir), retries=retries, on_retry=retrying)
             results = Batch(runner, settings, on_result=show).run(goals)
     except KeyboardInterrupt:
+        stopped.set()
         pool.close()
-        _report(console, finished, goals, out, time.monotonic() - started, pool.size)
+        _report(console, finished, goals, out, time.monotonic() - started, f"{pool.size} {pool.kind}")
         console.print(f"[yellow]interrupted[/]: {len(finished)} of {len(goals)} goals ran; an unfinished run "
                       "goes on with `autogpt resume RUN_ID` (`autogpt runs list`)")
         raise typer.Exit(130) from None
     pool.close()
-    _report(console, results, goals, out, time.monotonic() - started, pool.size)
+    _report(console, results, goals, out, time.monotonic() - started, f"{pool.size} {pool.kind}")
     console.print(f"[dim]workspaces: {settings.workspaces}[/]")
 
 
@@ -108,7 +113,7 @@ def _progress(console: Console) -> Progress:
 
 
 def _report(console: Console, results: list[GoalResult], goals: list[BatchGoal], out: Path | None,
-            wall_seconds: float, workers: int) -> None:
+            wall_seconds: float, workers: str) -> None:
     if out is not None:
         write_results(out, results, goals)
     else:
@@ -144,9 +149,9 @@ def retry_line(retry: Retry) -> str:
     return f"[yellow]retry[/] {escape(retry.goal_id)}: {escape(retry.reason)}; {where}"
 
 
-def summary_line(summary: BatchSummary, workers: int) -> str:
+def summary_line(summary: BatchSummary, workers: str) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.by_status.items()))
     retried = ("; retried: " + ", ".join(f"{escape(goal)} ({n}x)" for goal, n in summary.retried.items())
                if summary.retried else "; nothing retried")
     return (f"[bold]{summary.goals} goals[/]: {counts or 'none ran'}{retried}; wall {summary.wall_seconds:.0f} s "
-            f"with {workers} worker(s)")
+            f"on {workers}")

@@ -108,7 +108,7 @@ def bench_command(
     console.print(report_table(report))
     console.print(_totals_line(report))
     if pool is not None:
-        console.print(f"[dim]{pool.loads} model load(s) in {pool.size} Ray actor(s)"
+        console.print(f"[dim]{pool.loads} model load(s) in {pool.size} {pool.kind}"
                       + (f"; retried after an actor died: {', '.join(sorted(runner.retried))}[/]"
                          if runner is not None and runner.retried else "[/]"))
     if out is not None:

@@ -31,6 +31,7 @@ class WorkerOptions:
     model: str = "default"
     device: str = "auto"
     dtype: str = "auto"
+    threads: int = 0  # CPU threads for the model (AUTOGPT_THREADS in the worker); 0: the model's own choice
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def load_worker_model(options: WorkerOptions) -> ChatModel:
         return scripted
     from agent.llm import load_chat_model
 
+    if options.threads:  # this process is the worker's own: its threads are what the pool gave it
+        os.environ["AUTOGPT_THREADS"] = str(options.threads)
     return load_chat_model(options.model, device=options.device, dtype=options.dtype)
 
 

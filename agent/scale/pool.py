@@ -4,10 +4,11 @@ processes; `ray_pool` makes the same kind of pool out of Ray actors."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Protocol
 
@@ -142,6 +143,7 @@ class WorkerPool:
 
     workers: list[Worker]
     on_close: Callable[[], None] | None = None
+    kind: str = "worker processes"  # what the workers are, for people: "Ray actors", ...
 
     def __post_init__(self) -> None:
         self.closed = False  # set first when closing: a worker lost after that is not replaced
@@ -177,9 +179,11 @@ def open_local_pool(size: int, options: WorkerOptions) -> WorkerPool:
     """One worker in this process, or `size` worker processes loading their models at the same time."""
     if size == 1:
         try:
-            return WorkerPool([InProcessWorker(options)])
+            return WorkerPool([InProcessWorker(options)], kind="worker in this process")
         except ModelSetupError as exc:
             raise PoolError(str(exc)) from None
+    if not options.threads and "AUTOGPT_THREADS" not in os.environ:  # share the cores, one spare
+        options = replace(options, threads=max(1, ((os.cpu_count() or 1) - 1) // size))
     workers = [ProcessWorker(options) for _ in range(size)]
     pool = WorkerPool(list(workers))
     try:

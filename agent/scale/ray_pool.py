@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.scale.executor import Attempt, GoalExecutor, WorkerInfo, WorkerOptions
@@ -159,6 +159,9 @@ def open_ray_pool(size: int, options: WorkerOptions, settings: RaySettings) -> W
 
     owned = connect(settings, size)
     disconnect = ray.shutdown if owned else None
+    if not options.threads:  # the model's threads are the CPUs Ray reserved for the actor
+        threads = os.environ.get("AUTOGPT_THREADS") or max(1, int(settings.worker_cpus))
+        options = replace(options, threads=int(threads))
     actor_class = ray.remote(GoalActor)
     workers: list[RayWorker] = []
     try:
@@ -168,7 +171,7 @@ def open_ray_pool(size: int, options: WorkerOptions, settings: RaySettings) -> W
     except BaseException:
         WorkerPool(list(workers), on_close=disconnect).close()
         raise
-    return WorkerPool(list(workers), on_close=disconnect)
+    return WorkerPool(list(workers), on_close=disconnect, kind="Ray actors")
 
 
 def connect(settings: RaySettings, size: int) -> bool:
