@@ -310,3 +310,33 @@ def test_a_killed_worker_process_is_replaced_and_its_goal_resumes(tmp_path: Path
     for r in results:
         check_every_step_once(store, r.run_id, steps=3)
         assert (Path(r.workspace) / "steps.txt").read_text() == "1\n2\n"
+
+
+def test_ctrl_c_keeps_the_results_so_far_and_the_unfinished_run_resumes(tmp_path: Path, scripted) -> None:
+    import signal
+
+    from batch_support import AUTOGPT, UPPER
+
+    replies = scripted([*upper_then_finish(1), act("run_python", code=UPPER),
+                        {"delay_s": 60, "reply": act("finish", answer="late")}])
+    goals = write_goals(tmp_path / "goals.jsonl", [{"id": name, "goal": "upper", "files": {"in.txt": name}}
+                                                  for name in ("first", "second")])
+    out, runs = tmp_path / "results.jsonl", tmp_path / "runs"
+    env = {**os.environ, SCRIPTED_MODEL_ENV: str(replies)}
+    proc = subprocess.Popen([AUTOGPT, "batch", str(goals), "--out", str(out), "--runs-dir", str(runs), "--sandbox",
+                             "local", "--unsafe-local", "--workspaces", str(tmp_path / "ws")], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    store = RunStore(runs)
+    wait_until(lambda: out.is_file() and out.read_text(), 60, "the first goal's result")
+    second = wait_until(lambda: [r for r in observed_step(store, 1)() if store.load(r).result is None], 60,
+                        "the second goal's first step")[0]
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["first"]
+    assert "interrupted: 1 of 2 goals ran" in " ".join(stderr.split()) and "Traceback" not in stderr
+    resume_replies = write_json(tmp_path / "resume.json", [act("finish", answer="resumed")])
+    resumed = subprocess.run([AUTOGPT, "resume", second, "--runs-dir", str(runs)], capture_output=True, text=True,
+                             env={**env, SCRIPTED_MODEL_ENV: str(resume_replies)}, timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    check_every_step_once(store, second, steps=2)

@@ -156,7 +156,7 @@ class LocalCluster:
 
     def __init__(self, env: dict[str, str], root: Path) -> None:
         self.env, self.root = env, root
-        self.port = free_port()
+        self.port, self.client_port = free_port(), free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.nodes: list[subprocess.Popen[str]] = []
 
@@ -165,7 +165,7 @@ class LocalCluster:
         common = ["--block", "--num-cpus", "1", "--object-store-memory", str(80 * 1024 * 1024),
                   "--disable-usage-stats"]
         self._node([ray_cli, "start", "--head", "--port", str(self.port), "--include-dashboard", "false",
-                    "--ray-client-server-port", str(free_port()), "--temp-dir", str(self.root), *common])
+                    "--ray-client-server-port", str(self.client_port), "--temp-dir", str(self.root), *common])
         self._wait_for_nodes(1)
         self._node([ray_cli, "start", "--address", self.address, *common])
         self._wait_for_nodes(2)
@@ -222,23 +222,33 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 
 def test_a_batch_runs_on_both_nodes_of_a_two_node_cluster(tmp_path: Path, cluster: LocalCluster) -> None:
-    goals = write_goals(tmp_path / "goals.jsonl", [{"id": f"n{i}", "goal": "upper", "files": {"in.txt": f"n{i}"}}
-                                                   for i in range(4)])
-    out, runs = tmp_path / "results.jsonl", tmp_path / "runs"
-    command = [AUTOGPT, "batch", str(goals), "--ray-address", cluster.address, "--workers", "2",
-               "--worker-cpus", "1", "--out", str(out), "--runs-dir", str(runs), "--sandbox", "local",
-               "--unsafe-local", "--workspaces", str(tmp_path / "ws")]
-    done = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["id"], r["status"], r["retried"]) for r in results] == [(f"n{i}", "done", 0) for i in range(4)]
+    results, stderr = _cluster_batch(tmp_path / "by-gcs", cluster, cluster.address, goals=4)
     nodes = {r["worker"].split("Ray node ")[1].rstrip(")") for r in results}
     assert len(nodes) == 2, "one actor on each node (a node has one CPU, an actor takes one)"
     assert nodes == {node[:8] for node in cluster.node_ids()}
+    assert "4 goals: 4 done; nothing retried" in stderr
+
+    # the same cluster through Ray Client, as from outside it
+    results, _ = _cluster_batch(tmp_path / "by-client", cluster, f"ray://127.0.0.1:{cluster.client_port}", goals=2)
+    assert all("Ray node" in r["worker"] for r in results)
+
+
+def _cluster_batch(folder: Path, cluster: LocalCluster, address: str, goals: int) -> tuple[list[dict], str]:
+    folder.mkdir()
+    path = write_goals(folder / "goals.jsonl", [{"id": f"n{i}", "goal": "upper", "files": {"in.txt": f"n{i}"}}
+                                                for i in range(goals)])
+    out, runs = folder / "results.jsonl", folder / "runs"
+    command = [AUTOGPT, "batch", str(path), "--ray-address", address, "--workers", "2", "--worker-cpus", "1",
+               "--out", str(out), "--runs-dir", str(runs), "--sandbox", "local", "--unsafe-local",
+               "--workspaces", str(folder / "ws")]
+    done = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["id"], r["status"], r["retried"]) for r in results] == [(f"n{i}", "done", 0) for i in range(goals)]
     for i, r in enumerate(results):
         assert (Path(r["workspace"]) / "out.txt").read_text() == f"N{i}"
         assert runs_show(runs, r["run_id"], env=cluster.env)["status"] == "done"
-    assert "4 goals: 4 done; nothing retried" in done.stderr
+    return results, done.stderr
 
 
 def test_bench_with_ray_runs_the_suite_on_actors_and_checks_each_task(tmp_path: Path, replies: Path) -> None:
@@ -261,6 +271,6 @@ def test_bench_with_ray_runs_the_suite_on_actors_and_checks_each_task(tmp_path: 
     report = json.loads(out.read_text())
     assert [(t["id"], t["passed"], t["status"]) for t in report["tasks"]] == [
         ("t0", True, "done"), ("t1", True, "done"), ("t2", False, "done")]
-    assert "2/3 passed" in result.output and "2 model load(s) in 2 Ray actor(s)" in result.output
+    assert "2/3 passed" in result.output and "2 model load(s) in 2 Ray actors" in result.output
     for task in report["tasks"]:
         assert runs_show(runs, task["run_id"])["status"] == "done"
