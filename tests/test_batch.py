@@ -32,7 +32,7 @@ from agent.bench import SuiteError, parse_jsonl
 from agent.cli.batch import batch_command
 from agent.events import Observation, RunStarted
 from agent.scale.executor import Attempt, GoalExecutor, WorkerOptions
-from agent.scale.pool import InProcessWorker, WorkerLost, WorkerPool
+from agent.scale.pool import InProcessWorker, PoolError, WorkerLost, WorkerPool
 from agent.scale.relay import AttemptEnded, EventRecorded
 from agent.scale.runner import CRASHED, GoalRunner
 from agent.store import RunStore
@@ -133,9 +133,19 @@ def test_a_goal_whose_worker_keeps_dying_ends_crashed_and_stays_resumable(tmp_pa
     outcome = GoalRunner(WorkerPool([worker]), store, retries=1).run(goal_run(BatchGoal(id="r", goal="g"), 0,
                                                                               settings(tmp_path)))
     assert outcome.result.status == CRASHED and outcome.retried == 1
-    assert "the worker died" in outcome.result.reason and outcome.result.run_id
+    assert "the worker died" in outcome.result.reason and "1 retries used" in outcome.result.reason
     log = store.load(outcome.result.run_id)
     assert log.result is None and [o.step for o in log.events if isinstance(o, Observation)] == [1, 2]
+
+
+def test_a_goal_whose_worker_cannot_be_replaced_says_why(tmp_path: Path, scripted) -> None:
+    scripted([record(1), record(2), act("finish", answer="x")])
+    worker = DiesAfterObservation(WorkerOptions(), step=1)
+    worker.cannot_recover = True
+    outcome = GoalRunner(WorkerPool([worker]), RunStore(tmp_path / "runs")).run(
+        goal_run(BatchGoal(id="r", goal="g"), 0, settings(tmp_path)))
+    assert outcome.result.status == CRASHED and outcome.retried == 0
+    assert "no worker could take its place: no model for you" in outcome.result.reason
 
 
 def test_a_goal_that_cannot_start_is_crashed_and_the_batch_goes_on(tmp_path: Path, scripted) -> None:
@@ -155,7 +165,7 @@ class DiesAfterObservation:
     def __init__(self, options: WorkerOptions, step: int, times: int = 1) -> None:
         self._executor = GoalExecutor(options)
         self.info, self.loads = self._executor.info(), 1
-        self.step, self.deaths, self.recovered = step, times, 0
+        self.step, self.deaths, self.recovered, self.cannot_recover = step, times, 0, False
         self.attempts: list[Attempt] = []
 
     def run(self, attempt: Attempt, send) -> AttemptEnded:
@@ -174,6 +184,8 @@ class DiesAfterObservation:
 
     def recover(self) -> None:
         self.recovered += 1
+        if self.cannot_recover:
+            raise PoolError("no model for you")
 
     def close(self) -> None:
         pass

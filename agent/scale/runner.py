@@ -65,9 +65,8 @@ class GoalRunner:
                 try:
                     ended = self._attempt(worker, goal, run_id, number, prior)
                 except WorkerLost as lost:
-                    if not self._recover(worker, goal, run_id, str(lost), last=number > self.retries):
-                        return GoalOutcome(self._crashed(run_id, f"the worker died: {lost}"), number - 1,
-                                           worker.info.name)
+                    if (given_up := self._recover(worker, goal, run_id, str(lost), last=number > self.retries)):
+                        return GoalOutcome(self._crashed(run_id, given_up), number - 1, worker.info.name)
                     continue
                 return GoalOutcome(self._result(ended), number - 1, worker.info.name)
         raise AssertionError("unreachable")
@@ -82,18 +81,18 @@ class GoalRunner:
         finally:
             mirror.close()
 
-    def _recover(self, worker: Worker, goal: GoalRun, run_id: str, reason: str, last: bool) -> bool:
-        """Whether the goal gets another attempt: retries left and a worker to take it."""
+    def _recover(self, worker: Worker, goal: GoalRun, run_id: str, reason: str, last: bool) -> str:
+        """A working worker for the goal's next attempt; else why the goal is given up ("" when recovered)."""
         if last or self.pool.closed:
-            return False
+            return f"the worker died: {reason}" + (f" ({self.retries} retries used)" if last else "")
         state = RunState.from_events(self.store.load(run_id).events) if self.store.exists(run_id) else None
         if self.on_retry is not None:
             self.on_retry(Retry(goal.id, run_id, reason, state.step if state else 0))
         try:
             worker.recover()
-        except PoolError:
-            return False
-        return True
+        except PoolError as exc:
+            return f"the worker died ({reason}) and no worker could take its place: {exc}"
+        return ""
 
     def _prior(self, run_id: str) -> PriorRun | RunResult | None:
         """What an earlier attempt left: nothing, a run to resume, or a run that ended."""
