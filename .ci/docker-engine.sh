@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make a Docker engine and the sandbox image available (idempotent; safe to run again).
-#   - installs docker.io, debootstrap, bubblewrap and acl (setfacl: how a root-owned workspace is given to
-#     the Docker sandbox's unprivileged uid) when missing (Debian/Ubuntu, as root)
+#   - installs docker.io, debootstrap, bubblewrap, acl (setfacl: how a root-owned workspace is given to
+#     the sandbox's unprivileged uid) and libseccomp2 (the local sandbox's seccomp filter) when missing
+#     (Debian/Ubuntu, as root)
 #   - starts dockerd in the background when no engine answers (log: $DOCKERD_LOG)
 #   - waits up to $DOCKER_WAIT_S seconds for `docker info`
 #   - builds the sandbox image with `python -m sandbox.image` (skipped when the tag exists)
@@ -20,6 +21,7 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 command -v setfacl >/dev/null || missing+=(acl)
+ldconfig -p | grep -q libseccomp.so.2 || missing+=(libseccomp2)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     $SUDO apt-get update -qq

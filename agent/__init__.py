@@ -18,7 +18,8 @@ __all__ = ["Agent", "AgentConfig", "Budget", "RunResult", "run", "load_chat_mode
 
 
 def run(goal: str, *, model: str = "default", workspace: str = ".", max_steps: int = 12,
-        sandbox: str = "auto", plan: bool = False, runs_dir: str | None = None, **config: Any) -> RunResult:
+        sandbox: str = "auto", plan: bool = False, runs_dir: str | None = None, adapter: str | None = None,
+        **config: Any) -> RunResult:
     """Run the agent on `goal` with the same options as `autogpt run`; returns the RunResult."""
     from pathlib import Path
 
@@ -29,8 +30,9 @@ def run(goal: str, *, model: str = "default", workspace: str = ".", max_steps: i
 
     cfg = AgentConfig(workspace=Path(workspace), budget=Budget(max_steps=max_steps), sandbox=sandbox,
                       plan=plan, **config)
-    agent = Agent(load_chat_model(model), config=cfg, store=RunStore(Path(runs_dir) if runs_dir else None),
-                  model_spec=model)
+    chat_model = load_chat_model(model, adapter=Path(adapter) if adapter else None)
+    agent = Agent(chat_model, config=cfg, store=RunStore(Path(runs_dir) if runs_dir else None), model_spec=model,
+                  adapter=str(Path(adapter).resolve()) if adapter else "")
     return agent.run(goal)
 
 

@@ -1,8 +1,9 @@
-"""The step grammar: one JSON schema built from the tool registry, and the parser for what comes back.
+"""What a step is: the typed Action, its identity, and the JSON schema of the JSON action format.
 
-A step is `{"thought": str, "tool": <a registered name>, "args": {<that tool's arguments>}}`. The schema is
-an anyOf with one branch per tool, so under the grammar the model can only name a real tool and give
-arguments of the right types; pydantic then validates what the schema cannot say.
+A JSON step is `{"thought": str, "tool": <a registered name>, "args": {<that tool's arguments>}}`. The schema
+is an anyOf with one branch per tool, so under the grammar the model can only name a real tool and give
+arguments of the right types; pydantic then validates what the schema cannot say. How actions are written
+and read in either format (JSON, or raw code after a JSON header) is agent/action_format.py.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-
-from pydantic import ValidationError
 
 from agent.errors import InvalidAction
 from tools.base import ToolRegistry
@@ -37,16 +36,14 @@ def call_key(tool: str, args: dict[str, Any]) -> str:
 
 def step_schema(registry: ToolRegistry, *, plan_steps: int = 0, exclude: frozenset[str] = frozenset(),
                 thoughts: bool = True) -> dict[str, Any]:
-    """With a plan, each step also says which plan step (1..plan_steps) it works on."""
+    """The JSON format's step schema. With a plan, each step also says which plan step (1..plan_steps) it
+    works on."""
     branches = []
     for t in registry:
         if t.name in exclude:
             continue
-        properties: dict[str, Any] = {"thought": {"type": "string", "maxLength": THOUGHT_MAX_CHARS}} if thoughts else {}
-        if plan_steps:
-            properties["plan_step"] = {"enum": list(range(1, plan_steps + 1))}
-        properties["tool"] = {"const": t.name}
-        properties["args"] = _args_schema(t.args_model.model_json_schema())
+        properties = header_properties(t.name, plan_steps, thoughts)
+        properties["args"] = args_schema(t.args_schema())
         branches.append({
             "type": "object",
             "properties": properties,
@@ -56,34 +53,21 @@ def step_schema(registry: ToolRegistry, *, plan_steps: int = 0, exclude: frozens
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
-def _args_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def header_properties(tool: str, plan_steps: int, thoughts: bool) -> dict[str, Any]:
+    """What comes before a step's arguments: a thought, the plan step, the tool's name (in that order)."""
+    properties: dict[str, Any] = {"thought": {"type": "string", "maxLength": THOUGHT_MAX_CHARS}} if thoughts else {}
+    if plan_steps:
+        properties["plan_step"] = {"enum": list(range(1, plan_steps + 1))}
+    properties["tool"] = {"const": tool}
+    return properties
+
+
+def args_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A tool's argument schema, trimmed to what the grammar needs (titles and descriptions go)."""
     props = {name: {k: v for k, v in spec.items() if k not in ("title", "description", "default")}
              for name, spec in schema.get("properties", {}).items()}
     return {"type": "object", "properties": props, "required": schema.get("required", []),
             "additionalProperties": False, **({"$defs": schema["$defs"]} if "$defs" in schema else {})}
-
-
-def parse_action(text: str, registry: ToolRegistry) -> Action:
-    """Turn the model's reply into an Action, or raise InvalidAction with a message the model can act on."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidAction(f"the reply was not complete JSON ({exc.msg}); reply with one JSON object") from None
-    if not isinstance(data, dict) or not isinstance(data.get("tool"), str):
-        raise InvalidAction('the reply must be an object with "thought", "tool" and "args"')
-    name = data["tool"]
-    if name not in registry:
-        raise InvalidAction(f"there is no tool {name!r}; use one of: {', '.join(registry.names())}")
-    args = data.get("args") if isinstance(data.get("args"), dict) else {}
-    try:
-        validated = registry.get(name).args_model.model_validate(args)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InvalidAction(f"invalid arguments for {name}: {problems}") from None
-    plan_step = data.get("plan_step", 1)
-    return Action(thought=str(data.get("thought", "")), tool=name, args=validated.model_dump(mode="json"),
-                  plan_step=plan_step if isinstance(plan_step, int) else 1)
 
 
 PLAN_SCHEMA: dict[str, Any] = {

@@ -15,7 +15,7 @@ from typing import Literal
 
 from agent.action import Action
 from tools.base import ToolError
-from tools.files import resolve_in_workspace
+from tools.files import read_workspace_bytes
 
 Decision = Literal["yes", "no", "always", "edit"]
 ANSWERS: dict[str, Decision] = {"y": "yes", "yes": "yes", "n": "no", "no": "no", "a": "always",
@@ -89,14 +89,10 @@ class ApprovalPolicy:
 
 def _write_preview(workspace: Path, path: str, content: str) -> Preview:
     try:
-        target = resolve_in_workspace(workspace, path)
+        data = read_workspace_bytes(workspace, path, MAX_OLD_FILE_BYTES)
     except ToolError as exc:
         return Preview(f"write_file {path} (the tool will refuse: {exc})", _clip(content), "text")
-    if target.is_dir():
-        return Preview(f"write_file {path} (the tool will refuse: it is a directory)", _clip(content), "text")
-    old = None
-    if target.is_file():
-        old = target.read_bytes()[:MAX_OLD_FILE_BYTES].decode("utf-8", errors="replace")
+    old = None if data is None else data.decode("utf-8", errors="replace")
     title = f"write_file will {'change' if old is not None else 'create'} {path}:"
     return Preview(title, _clip(file_diff(path, old, content)), "diff")
 

@@ -129,6 +129,7 @@ class BenchSettings:
     """How every task of one bench is run."""
 
     model: str = "default"
+    adapter: Path | None = None  # a LoRA adapter folder on top of `model`
     sandbox: SandboxKind = SandboxKind.AUTO
     task_seconds: float = 600.0  # the run's wall-clock budget, given to the agent as --max-seconds
     load_seconds: float = 180.0  # grace on top of that for starting up and loading the model
@@ -231,6 +232,8 @@ def cli_command(task: SuiteTask, workspace: Path, settings: BenchSettings) -> li
     command = [sys.executable, "-m", "agent.cli", "run", "--workspace", str(workspace),
                "--model", settings.model, "--max-steps", str(task.max_steps), "--sandbox", settings.sandbox,
                "--max-seconds", f"{settings.task_seconds:g}", "--json", *settings.extra_args]
+    if settings.adapter is not None:
+        command += ["--adapter", str(settings.adapter.resolve())]
     if settings.runs_dir is not None:
         command += ["--runs-dir", str(settings.runs_dir)]
     return [*command, "--", task.goal]  # after `--`, a goal that starts with "-" is not taken for an option
@@ -352,8 +355,10 @@ class BenchReport(BaseModel):
 
     suite: str
     model: str  # as given (--model)
+    adapter: str = ""  # as given (--adapter), resolved
     model_names: list[str]  # the names the runs reported, e.g. SmolLM2-135M-Instruct for "default"
     sandbox: str
+    run_args: list[str] = []  # the options every `autogpt run` got beyond the model and sandbox
     workers: int
     started: str
     wall_seconds: float
@@ -405,9 +410,10 @@ def make_report(results: list[TaskResult], tasks: list[SuiteTask], bench: Bench,
     """A report of `results` (all of `tasks`, or those done so far), in suite order."""
     order = {task.id: i for i, task in enumerate(tasks)}
     results = sorted(results, key=lambda r: order[r.id])
-    return BenchReport(suite=suite, model=bench.settings.model,
+    adapter = bench.settings.adapter
+    return BenchReport(suite=suite, model=bench.settings.model, adapter=str(adapter.resolve()) if adapter else "",
                        model_names=sorted({r.model for r in results if r.model}),
-                       sandbox=bench.settings.sandbox,
+                       sandbox=bench.settings.sandbox, run_args=list(bench.settings.extra_args),
                        workers=bench.workers, started=started.isoformat(timespec="seconds"),
                        wall_seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
                        planned=len(tasks), complete=len(results) == len(tasks), totals=totals(results),

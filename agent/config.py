@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from sandbox.base import SandboxConfig, SandboxKind
+from tools.mcp_config import McpServerConfig
 
 
 class Budget(BaseModel):
@@ -35,13 +37,23 @@ class AgentConfig(BaseModel):
                        "135M default model does worse with one)")
     thoughts: bool = Field(default=False, description="each action starts with a short thought (measured: the "
                            "135M default model writes a guessed answer there and then copies it)")
+    worked_examples: int = Field(default=2, ge=0, description="worked example runs (prompts/examples.json) "
+                                 "shown before the goal; a model tuned on the job may need none")
     act_before_finish: bool = Field(default=True, description="finish is offered only after a tool call worked")
     finish_checks: int = Field(default=0, ge=0, description="times finish is sent back while a file the goal "
                                "asks to write is missing (agent/deliverables.py). Off by default: the 135M "
                                "default model ignores the feedback (3/19 tasks either way, 2.5x the steps)")
+    action_format: Literal["raw", "json"] = Field(default="json", description="how the model writes actions: "
+                                                  "raw (code and file content as they are, in a fenced block "
+                                                  "after a JSON header) or json (escaped in JSON strings); "
+                                                  "agent/action_format.py")
     decode_attempts: int = Field(default=3, ge=1, description="tries per step before a step counts as failed")
     loop_strikes: int = Field(default=3, ge=1, description="repeats tolerated after a strategy change")
     sandbox: SandboxKind = SandboxKind.AUTO
     sandbox_config: SandboxConfig = Field(default_factory=SandboxConfig)
     shell: bool = Field(default=False, description="offer the run_shell tool")
+    # The CLI starts these servers for a run (agent/cli/mcp_tools.py); from Python, use tools.mcp.McpServers.
+    mcp: list[McpServerConfig] = Field(default_factory=list, description="MCP servers given as commands (--mcp)")
+    mcp_config: Path | None = Field(default=None, description="MCP servers file (--mcp-config); read again on "
+                                    "resume, so the secrets in its env never go into the run log")
     seed: int = 0

@@ -73,6 +73,7 @@ class ErrorEvent:
     message: str
     tokens_in: int = 0
     tokens_out: int = 0
+    reply: str = ""  # the model's reply, when a reply was rejected
     type: Literal["error"] = "error"
 
 

@@ -3,13 +3,19 @@
 A small model copies the shape of the examples it sees, so a goal about a CSV file gets the CSV example,
 a goal about reviews the sentiment example. It copies file names too: where the goal names as many files of
 a kind (extension, test or not) as the example does, the example is shown with the goal's names instead.
-The choice depends on the goal only, so it is stable for a run.
+The choice depends on the goal (and the tool set) only, so it is stable for a run.
+
+The examples show the built-in tools only. A tool added to them (MCP, JSON-schema, LangChain) whose name and
+description share more words with the goal than an example does beats that example: shown, the example
+pulls a small model to the built-in tools (measured with the default model: a weather question next to a
+get_weather tool went to run_python with the arithmetic examples shown, to get_weather without them).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 SHOWN = 2
@@ -24,15 +30,20 @@ def words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
-def select_examples(goal: str, library: list[dict[str, Any]], shown: int = SHOWN) -> list[dict[str, Any]]:
-    """The `shown` best-matching examples, the best one last (nearest the goal); ties keep library order."""
+def select_examples(goal: str, library: list[dict[str, Any]], shown: int = SHOWN,
+                    added_tools: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """The `shown` best-matching examples, the best one last (nearest the goal); ties keep library order.
+    `added_tools`: the name and description of each tool beyond the built-in ones; an example that matches
+    the goal no better than one of them is left out."""
     goal_words = words(goal)
 
     def score(example: dict[str, Any]) -> int:
         tags = {t.lower() for t in example.get("tags", ())}
         return len(goal_words & words(example["goal"])) + TAG_WEIGHT * len(goal_words & tags)
 
-    ranked = sorted(range(len(library)), key=lambda i: (-score(library[i]), i))[:shown]
+    rival = max((len(goal_words & words(text.replace("_", " "))) for text in added_tools), default=0)
+    ranked = sorted((i for i in range(len(library)) if rival == 0 or score(library[i]) > rival),
+                    key=lambda i: (-score(library[i]), i))[:shown]
     return [with_goal_files(library[i], goal) for i in reversed(ranked)]
 
 

@@ -10,6 +10,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agent.action import Action
+from agent.action_format import ActionFormat, body_tool_lines, render_action
 from agent.config import AgentConfig
 from agent.events import PlanStep
 from agent.examples import select_examples
@@ -17,6 +19,7 @@ from agent.llm.base import ChatMessage
 from agent.state import RunState, Turn
 from prompts import examples, render
 from tools.base import ToolRegistry
+from tools.registry import default_tools
 
 COMPACT_CHUNK = 4
 KEEP_RECENT = 2
@@ -33,10 +36,20 @@ class PromptContext:
     examples: tuple[dict, ...] = ()  # worked example runs shown before the goal
     thoughts: bool = True  # whether actions start with a "thought"
     files: tuple[str, ...] = ()  # the workspace's files at the start of the run
+    tools: ToolRegistry | None = None  # what actions are rendered against (None: an empty registry)
+    action_format: ActionFormat = "raw"
+    python_state: bool = False  # run_python keeps one interpreter for the run: the prompt says so
+
+    def render(self, action: Action) -> str:
+        """An action as the model writes it, in this run's format."""
+        return render_action(action, self.tools or ToolRegistry(), self.action_format, plan=self.plan_enabled,
+                             thoughts=self.thoughts)
 
 
-def render_system(tool_lines: list[dict[str, str]], plan_enabled: bool, thoughts: bool = True) -> str:
-    return render("system", tools=tool_lines, plan=plan_enabled, thoughts=thoughts)
+def render_system(tool_lines: list[dict[str, str]], plan_enabled: bool, thoughts: bool = True,
+                  body_tools: list[dict[str, str]] | None = None, python_state: bool = False) -> str:
+    return render("system", tools=tool_lines, plan=plan_enabled, thoughts=thoughts, body_tools=body_tools or [],
+                  python_state=python_state)
 
 
 class PromptContextCache:
@@ -46,16 +59,22 @@ class PromptContextCache:
         self._system: tuple[tuple, str] | None = None
         self._examples: tuple[tuple, tuple[dict, ...]] | None = None
 
-    def get(self, tools: ToolRegistry, config: AgentConfig, goal: str, files: tuple[str, ...] = ()) -> PromptContext:
-        key = (tuple(tools.names()), config.plan, config.thoughts)
+    def get(self, tools: ToolRegistry, config: AgentConfig, goal: str, files: tuple[str, ...] = (),
+            python_state: bool = False) -> PromptContext:
+        key = (tuple(tools.names()), config.plan, config.thoughts, config.action_format, python_state)
         if self._system is None or self._system[0] != key:
             lines = [{"signature": t.signature_line(), "description": t.description} for t in tools]
-            self._system = (key, render_system(lines, config.plan, config.thoughts))
-        if self._examples is None or self._examples[0] != (key, goal):
+            self._system = (key, render_system(lines, config.plan, config.thoughts,
+                                               body_tool_lines(tools, config.action_format), python_state))
+        if self._examples is None or self._examples[0] != (key, goal, config.worked_examples):
             usable = [e for e in examples() if all(step["tool"] in key[0] for step in e["steps"])]
-            self._examples = ((key, goal), tuple(select_examples(goal, usable)))
+            builtin = default_tools(shell=True).names()
+            added = [f"{t.name} {t.description}" for t in tools if t.name not in builtin]
+            shown = (select_examples(goal, usable, config.worked_examples, added_tools=added)
+                     if config.worked_examples else [])
+            self._examples = ((key, goal, config.worked_examples), tuple(shown))
         return PromptContext(self._system[1], goal, config.plan, config.observation_chars, self._examples[1],
-                             config.thoughts, files)
+                             config.thoughts, files, tools, config.action_format, python_state)
 
 
 def plan_messages(ctx: PromptContext) -> list[ChatMessage]:
@@ -68,9 +87,8 @@ def _opening(ctx: PromptContext) -> list[ChatMessage]:
     for example in ctx.examples:
         messages.append(ChatMessage("user", _goal_text(example["goal"], example.get("files", ()), ask_plan=False)))
         for index, step in enumerate(example["steps"]):
-            data = {k: step[k] for k in ("thought", "plan_step", "tool", "args")
-                    if (k != "plan_step" or ctx.plan_enabled) and (k != "thought" or ctx.thoughts)}
-            messages.append(ChatMessage("assistant", json.dumps(data, ensure_ascii=False)))
+            action = Action(step.get("thought", ""), step["tool"], step["args"], step.get("plan_step", 1))
+            messages.append(ChatMessage("assistant", ctx.render(action)))
             if index < len(example["steps"]) - 1:
                 observation = render("observation", tool=step["tool"], ok=step.get("ok", True),
                                      output=step["observation"])
@@ -105,7 +123,7 @@ def _assemble(ctx: PromptContext, state: RunState, turns: list[Turn], compacted:
         lines = [_summary_line(t) for t in turns[:compacted]]
         messages[-1] = ChatMessage("user", messages[-1].content + "\n\n" + render("compacted", lines=lines))
     for turn in turns[compacted:]:
-        messages.append(ChatMessage("assistant", action_json(turn, ctx.plan_enabled, ctx.thoughts)))
+        messages.append(ChatMessage("assistant", ctx.render(action_of(turn))))
         messages.append(ChatMessage("user", observation_text(turn, ctx.observation_chars)))
     # Plan, feedback and goal go before the last observation, so that what the model reads last, and
     # copies from, is the result it has to act on.
@@ -115,13 +133,9 @@ def _assemble(ctx: PromptContext, state: RunState, turns: list[Turn], compacted:
     return messages
 
 
-def action_json(turn: Turn, plan_enabled: bool, thoughts: bool = True) -> str:
+def action_of(turn: Turn) -> Action:
     a = turn.action
-    data: dict = {"thought": a.thought} if thoughts else {}
-    if plan_enabled:
-        data["plan_step"] = a.plan_step
-    data.update(tool=a.tool, args=a.args)
-    return json.dumps(data, ensure_ascii=False)
+    return Action(a.thought, a.tool, a.args, a.plan_step)
 
 
 def observation_text(turn: Turn, limit: int) -> str:

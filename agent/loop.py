@@ -8,22 +8,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from agent.action import PLAN_SCHEMA, Action, call_key, parse_action, parse_plan, step_schema
+from agent.action import PLAN_SCHEMA, Action, call_key, parse_plan
+from agent.action_format import parse_action
 from agent.active_run import ActiveRun
 from agent.config import AgentConfig
 from agent.errors import Finished, InvalidAction, RunFailed, RunStop, SetupError
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
-from agent.history import PromptContext, PromptContextCache, action_json, build_messages, new_plan, plan_messages
+from agent.history import PromptContext, PromptContextCache, new_plan, plan_messages
 from agent.llm.base import ChatModel, DecodingParams
 from agent.result import Approver, RunResult
 from agent.state import RunState, advance_plan, close_plan
+from agent.step_decoder import StepDecoder
 from agent.store import RunStore, RunWriter, new_run_id
 from prompts import render
 from sandbox.base import Sandbox
 from sandbox.factory import sandbox_factory as default_sandbox_factory
-from tools.base import ToolContext, ToolRegistry
+from tools.base import InterpreterLog, ToolContext, ToolRegistry
 from tools.files import workspace_files
-from tools.registry import FINISH, default_tools
+from tools.registry import FINISH, PYTHON, default_tools
 
 MAX_LOGGED_OUTPUT = 20_000
 
@@ -32,9 +34,11 @@ class Agent:
     def __init__(self, model: ChatModel, *, config: AgentConfig | None = None, tools: ToolRegistry | None = None,
                  store: RunStore | None = None, sandbox_factory: Callable[[], Sandbox] | None = None,
                  approver: Approver | None = None, on_text: Callable[[str], None] | None = None,
-                 model_spec: str = "default") -> None:
+                 model_spec: str = "default", adapter: str = "") -> None:
+        """`model_spec` and `adapter` (a LoRA adapter folder, or "") are recorded so that resume loads the same."""
         self.model = model
         self.model_spec = model_spec
+        self.adapter = adapter
         self.config = config or AgentConfig()
         self.tools = tools or default_tools(shell=self.config.shell)
         self.store = store or RunStore()
@@ -59,7 +63,8 @@ class Agent:
         if not workspace.is_dir():
             raise SetupError(f"workspace {workspace} is not a directory")
         writer = self.store.create(run_id, {"run_id": run_id, "goal": goal, "model": self.model.name,
-                                            "model_spec": self.model_spec, "started": time.time(),
+                                            "model_spec": self.model_spec, "adapter": self.adapter,
+                                            "started": time.time(),
                                             "config": self.config.model_dump(mode="json")})
         started = RunStarted(run_id, goal, self.model.name, self.model.device, str(workspace),
                              self.config.model_dump(mode="json"), files=tuple(workspace_files(workspace)))
@@ -112,40 +117,40 @@ class Agent:
                                           generation.tokens_out))
 
     def _decide(self, run: ActiveRun) -> Iterator[Event]:
-        """One step: ask the model for an action, retrying with a changed strategy when it is rejected."""
-        step = run.state.step + 1
-        acted = any(t.observation and t.observation.ok for t in run.state.turns)
-        sent_back = bool(run.state.turns) and run.state.turns[-1].action.tool == FINISH  # accepted: the run ended
-        exclude = frozenset({FINISH}) if (self.config.act_before_finish and not acted) or sent_back else frozenset()
-        for _ in range(self.config.decode_attempts):
-            avoided = exclude | run.strategy.avoided_tools
-            schema = step_schema(self.tools, plan_steps=len(run.state.plan), thoughts=self.config.thoughts,
-                                 exclude=avoided if set(self.tools.names()) - avoided else exclude)
-            feedback = (render("feedback", kind=run.strategy.feedback_kind, detail=run.strategy.feedback_detail)
-                        if run.strategy.feedback_kind else None)
-            messages = build_messages(self.prompt_context(run.state), run.state, feedback=feedback,
-                                      budget_tokens=self.config.context_tokens, count=self.model.count_tokens)
-            params = run.strategy.params(self.config.action_tokens, self.config.seed + step,
-                                         self._replies_to_avoid(run))
-            generation = self.model.generate(messages, json_schema=schema, params=params, on_text=self.on_text)
+        """One step: ask the model for an action, up to `decode_attempts` times. A call whose arguments fail
+        their tool's check (code that does not compile) or that just failed unchanged is decoded again from
+        the same prompt, sampled at a low temperature; other rejections are fed back. When no call passes,
+        the first that failed its check is chosen: the model then reads its error, and nothing runs."""
+        step, fallback = run.state.step + 1, None
+        decoder = StepDecoder(self.model, self.tools, self.config, self.prompt_context(run.state), self.on_text)
+        for attempt in range(self.config.decode_attempts):
+            generation = decoder.generate(run, step, attempt)
             try:
                 action = parse_action(generation.text, self.tools)
-                rejected = run.strategy.rejection(action.key(), action.tool)
+                rejected = run.strategy.rejection(action.key(), action.tool) or self._check(action)
             except InvalidAction as exc:
                 action, rejected = None, ("invalid_output", str(exc))
+            chosen = action and ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
+                                             generation.tokens_in, generation.tokens_out,
+                                             round(generation.seconds, 3), round(generation.prefill_seconds, 3))
             if rejected is None:
-                return ActionChosen(step, action.thought, action.tool, action.args, action.plan_step,
-                                    generation.tokens_in, generation.tokens_out, round(generation.seconds, 3),
-                                    round(generation.prefill_seconds, 3))
+                return chosen
             kind, message = rejected
             if kind == "repeated_action":
                 yield from self._strike(run, step, message, generation.tokens_in, generation.tokens_out,
                                         avoid_tool=action.tool)
             else:
-                yield run.emit(ErrorEvent(step, kind, message, generation.tokens_in, generation.tokens_out))
-                run.strategy = run.strategy.after("invalid_output", message)
+                yield run.emit(ErrorEvent(step, kind, message, generation.tokens_in, generation.tokens_out,
+                                          generation.text))
+                fallback = fallback or (chosen if kind == "failed_check" else None)
+                if kind == "invalid_output":
+                    run.strategy = run.strategy.after("invalid_output", message)
             run.check_budget(self.config.budget)
-        return None
+        return fallback
+
+    def _check(self, action: Action) -> tuple[str, str] | None:
+        problem = self.tools.get(action.tool).problem(action.args)
+        return None if problem is None else ("failed_check", problem)
 
     def _execute(self, run: ActiveRun, chosen: ActionChosen) -> Observation:
         declined = None
@@ -205,12 +210,12 @@ class Agent:
 
     def _new_run(self, state: RunState, writer: RunWriter, elapsed_before: float = 0.0) -> ActiveRun:
         tools = ToolContext(self.config.workspace.resolve(), self.sandbox_factory)
+        ran = sum(1 for t in state.turns if t.action.tool == PYTHON and t.observation is not None)
+        if ran:  # a resumed run: a new sandbox, so a new Python session
+            tools.interpreter = InterpreterLog(ran, "the run was resumed")
         return ActiveRun(state, writer, tools, time.monotonic(), elapsed_before)
 
     def prompt_context(self, state: RunState) -> PromptContext:
-        return self._prompts.get(self.tools, self.config, state.goal, state.files)
-
-    def _replies_to_avoid(self, run: ActiveRun) -> tuple[str, ...]:
-        """How the model wrote the calls it may not make now, for the decoder to steer away from."""
-        turns = [t for t in run.state.turns if run.strategy.avoids(call_key(t.action.tool, t.action.args))]
-        return tuple(dict.fromkeys(action_json(t, self.config.plan, self.config.thoughts) for t in turns))
+        sandbox = self.config.sandbox_config
+        python_state = PYTHON in self.tools and sandbox.python_session and sandbox.warm_exec
+        return self._prompts.get(self.tools, self.config, state.goal, state.files, python_state)

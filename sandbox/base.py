@@ -24,7 +24,7 @@ class SandboxKind(StrEnum):
     AUTO = "auto"
 
 IsolationName = Literal["auto", "bwrap", "unshare"]
-FailureReason = Literal["timeout", "memory", "killed", "output_limit"]
+FailureReason = Literal["timeout", "memory", "killed", "output_limit", "quota"]
 
 
 class SandboxConfig(BaseModel):
@@ -39,6 +39,8 @@ class SandboxConfig(BaseModel):
     open_files: int = Field(default=256, ge=16)
     output_bytes: int = Field(default=64_000, ge=1_000, description="cap on stdout and on stderr, each")
     network: bool = Field(default=False, description="allow network access (off by default)")
+    quota_mb: int = Field(default=1024, ge=1, description="most MiB the workspace may hold (both backends)")
+    quota_files: int = Field(default=100_000, ge=10, description="most files and folders in the workspace")
     image: str = Field(default="autogpt-sandbox:latest", description="Docker image for the docker backend")
     unsafe_local: bool = Field(
         default=False,
@@ -47,16 +49,21 @@ class SandboxConfig(BaseModel):
     local_isolation: IsolationName = Field(
         default="auto", description="local: how calls are isolated; auto = bubblewrap, else util-linux unshare",
     )
+    python_session: bool = Field(
+        default=True, description="run_python keeps one Python interpreter for the run (variables, imports and "
+        "functions last from call to call; sandbox/python_session.py); off: a fresh interpreter per call. Needs "
+        "warm_exec",
+    )
     warm_exec: bool = Field(
         default=True, description="calls go through a warm executor in a sandbox kept for the run (Docker: "
         "in the container, not docker exec; local: in one namespace sandbox, not a fresh one per call)",
     )
     user: str | None = Field(
-        default=None, description="Docker: UID[:GID] to run code as (never 0); default: the workspace owner, "
-        "or sandbox_uid:sandbox_gid when the owner is root",
+        default=None, description="UID[:GID] to run code as (never 0; local: only for an agent run as root); "
+        "default: the workspace owner, or sandbox_uid:sandbox_gid when the owner is root",
     )
-    sandbox_uid: int = Field(default=10001, ge=1, description="Docker: uid for code when the workspace is root's")
-    sandbox_gid: int = Field(default=10001, ge=1, description="Docker: gid for code when the workspace is root's")
+    sandbox_uid: int = Field(default=10001, ge=1, description="uid for code when the workspace is root's")
+    sandbox_gid: int = Field(default=10001, ge=1, description="gid for code when the workspace is root's")
 
     @field_validator("user")
     @classmethod
@@ -72,6 +79,15 @@ class SandboxConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class PythonState:
+    """How a run_python call found and left the run's Python session."""
+
+    started: bool  # the call ran in an interpreter started for it: what earlier calls defined is not there
+    kept: bool  # the interpreter lives on after the call, with what this call defined
+    detail: str = ""  # why it is gone, when not kept ("killed by signal 9", ...)
+
+
+@dataclass(frozen=True)
 class ExecResult:
     exit_code: int
     stdout: str
@@ -81,10 +97,13 @@ class ExecResult:
     duration_s: float
     backend: str
     failure: FailureReason | None = None
+    python: PythonState | None = None  # for run_python in a session; None: a fresh interpreter for the call
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        """The command ran to its end and exited 0, and the sandbox did not stop it (a call that went past
+        the workspace quota may have exited 0 before the kill landed)."""
+        return self.exit_code == 0 and not self.timed_out and self.failure is None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -98,6 +117,10 @@ class Sandbox(Protocol):
 
     def exec(self, command: list[str], *, timeout_s: float | None = None) -> ExecResult:
         """Run a command (argv) with the workspace as working directory."""
+        ...
+
+    def run_python(self, code: str, *, timeout_s: float | None = None) -> ExecResult:
+        """Run Python code in the run's Python session (`python_session`), else as `python3 -c`."""
         ...
 
     def close(self) -> None:

@@ -4,11 +4,14 @@ Calls go through a warm executor started once in the container (sandbox/executor
 call); where it cannot run, or `config.warm_exec` is off, each call is one `docker exec`.
 
 Defaults: no network, memory (no swap), CPU and pids caps, read-only root filesystem with a small tmpfs /tmp,
-all capabilities dropped, no-new-privileges, code never run as root (the workspace owner's uid, or an
-unprivileged uid given the workspace by ACL when the owner is root: sandbox/workspace_access.py), the workspace
-bind-mounted read-write at /workspace. PID 1 is a tiny reaper so that processes a
-call leaves behind are killed at the end of the call and never pile up as zombies. The container is removed
-on close(), at interpreter exit and on SIGTERM; one left by a killed agent is removed by the next sandbox.
+all capabilities dropped, no-new-privileges, the seccomp profile of sandbox/seccomp.py, code never run as root
+(the workspace owner's uid, or an unprivileged uid given the workspace by ACL when the owner is root:
+sandbox/workspace_access.py), the workspace bind-mounted read-write at /workspace and held to its quota
+(sandbox/quota.py). PID 1 is a tiny reaper, so that processes a call leaves behind never pile up as zombies;
+it makes itself non-dumpable, as the warm executor does, so the code (the same uid) can neither trace it nor
+write its memory. After every call the host kills whatever is left in the container but PID 1 and the
+executor. The container is removed on close(), at interpreter exit and on SIGTERM; one left by a killed
+agent is removed by the next sandbox.
 """
 
 from __future__ import annotations
@@ -26,21 +29,25 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandbox import workspace_access
-from sandbox.base import ExecResult, FailureReason, SandboxConfig, SandboxUnavailable
-from sandbox.docker_executor import start_executor
-from sandbox.executor import Executor, ExecutorGone
+from sandbox import seccomp, workspace_access
+from sandbox.base import ExecResult, FailureReason, PythonState, SandboxConfig, SandboxUnavailable, python_command
+from sandbox.docker_executor import executor_pid, start_executor
+from sandbox.executor import Executor, ExecutorGone, host_pid_of, python_call
 from sandbox.image import docker_client, image_exists
 from sandbox.output import STDERR, OutputCapture
+from sandbox.quota import QuotaWatch, WorkspaceQuota
 
 if TYPE_CHECKING:
     import docker
 
 MOUNT = "/workspace"
 LABEL = "autogpt.sandbox"
-# PID 1: reap every child, adopted orphans included, so killed leftovers do not hold pids.
+# PID 1: reap every child, adopted orphans included, so killed leftovers do not hold pids. Non-dumpable
+# first (PR_SET_DUMPABLE 0), or the container ends: code of the same uid could otherwise take it over.
 REAPER = """
-import os, signal
+import ctypes, os, signal
+if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:
+    raise SystemExit("sandbox: cannot make PID 1 non-dumpable")
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
 while True:
     signal.sigtimedwait({signal.SIGCHLD}, 5)
@@ -75,6 +82,8 @@ class DockerSandbox:
                 f"the sandbox image {self.config.image} is missing: build it with `autogpt sandbox build`"
             )
         remove_orphans(self._client)
+        self._quota = WorkspaceQuota.check_before_start(self.workspace, self.config.quota_mb << 20,
+                                                        self.config.quota_files)
         self.sandbox_user = workspace_access.prepare(self.workspace, self.config)
         self.user = self.sandbox_user.spec
         try:
@@ -86,6 +95,8 @@ class DockerSandbox:
         self._cgroup_procs = _cgroup_file(self.container.id, "pids")
         self._init_pid = 0
         self._executor: Executor | None = None
+        self._executor_pid = 0  # its pid on the host, spared by the after-call clean-up
+        self._session_pids: frozenset[int] = frozenset()  # the Python session's host pid, spared as well
         self._executor_failures = 0
         _LIVE.add(self)
         _install_exit_hooks()
@@ -99,7 +110,7 @@ class DockerSandbox:
             network_mode="bridge" if c.network else "none", hostname="sandbox",
             mem_limit=c.memory_mb * mb, memswap_limit=c.memory_mb * mb, nano_cpus=int(c.cpus * 1e9),
             pids_limit=c.pids, read_only=True, tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"},
-            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            cap_drop=["ALL"], security_opt=["no-new-privileges", f"seccomp={seccomp.docker_profile()}"],
             volumes={str(self.workspace): {"bind": MOUNT, "mode": "rw"}},
             # data = heap + private mmaps: a large malloc fails at once (MemoryError) instead of paging
             # its way to the cgroup's OOM kill.
@@ -118,15 +129,55 @@ class DockerSandbox:
         capture = OutputCapture(self.config.output_bytes)
         workspace_access.refresh(self.workspace, self.sandbox_user)
         executor = self._warm_executor()
-        if executor is not None:
-            exit_code, timed_out = self._exec_warm(executor, command, timeout, capture)
-        else:
-            exit_code, timed_out = self._exec_cold(command, timeout, capture, started)
-        failure = _failure(exit_code, timed_out, capture, _oom_kills(self._cgroup_events) > ooms_before)
+        spare = executor is not None
+        with self._quota.watch(lambda: self._kill_calls(spare_executor=spare, spare_session=spare)) as quota:
+            if executor is not None:
+                exit_code, timed_out = self._exec_warm(executor, command, timeout, capture)
+            else:
+                exit_code, timed_out = self._exec_cold(command, timeout, capture, started)
+        if quota.exceeded is not None:
+            capture.note(STDERR, f"sandbox: {self._quota.describe(quota.exceeded)}")
+        failure = _failure(exit_code, timed_out, capture, _oom_kills(self._cgroup_events) > ooms_before, quota)
         return ExecResult(
             exit_code=exit_code, stdout=capture.text(1), stderr=capture.text(STDERR),
             timed_out=failure == "timeout", truncated=capture.truncated,
             duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure,
+        )
+
+    def run_python(self, code: str, *, timeout_s: float | None = None) -> ExecResult:
+        """Python code in the run's session (sandbox/python_session.py), kept in the container's executor; a
+        fresh `python3 -c` where there is none. The container's CPU-time ulimit counts over the session's
+        life: a session that used it up is killed, and the next call starts a new one (and says so)."""
+        workspace_access.refresh(self.workspace, self.sandbox_user)
+        executor = self._warm_executor() if self.config.python_session else None
+        if executor is None:
+            return self.exec(python_command(code), timeout_s=timeout_s)
+        timeout = timeout_s or self.config.timeout_s
+        started = time.monotonic()
+        ooms_before = _oom_kills(self._cgroup_events)
+        capture = OutputCapture(self.config.output_bytes)
+        self._session_pids = frozenset()  # a quota kill during the call takes the session too
+        with self._quota.watch(lambda: self._kill_calls(spare_executor=True)) as quota:
+            try:
+                exit_code, reason, state, pid = python_call(executor, code, ENV, MOUNT, timeout, capture, None,
+                                                            self.config.cpu_seconds)
+            except ExecutorGone:  # killed by the code it ran, or stuck: clean up from outside, start anew
+                executor.close()
+                self._executor, self._executor_failures = None, self._executor_failures + 1
+                self._kill_calls()
+                exit_code, reason, pid = 128 + signal.SIGKILL, None, 0
+                state = PythonState(False, False, "the sandbox's executor stopped answering")
+        if state.kept:
+            self._session_pids = host_pid_of(self._cgroup_pids() - self._executor_pids(), pid)
+        if quota.exceeded is not None:
+            capture.note(STDERR, f"sandbox: {self._quota.describe(quota.exceeded)}")
+        exit_code = 128 - exit_code if exit_code < 0 else exit_code
+        failure = _failure(exit_code, reason == "timeout", capture, _oom_kills(self._cgroup_events) > ooms_before,
+                           quota)
+        return ExecResult(
+            exit_code=exit_code, stdout=capture.text(1), stderr=capture.text(STDERR),
+            timed_out=failure == "timeout", truncated=capture.truncated,
+            duration_s=round(time.monotonic() - started, 4), backend=self.backend, failure=failure, python=state,
         )
 
     def _warm_executor(self) -> Executor | None:
@@ -134,8 +185,10 @@ class DockerSandbox:
         if self._executor is None and self.config.warm_exec and self._executor_failures < 3:
             try:
                 self._executor = start_executor(self._client.api, self.container.id, self.user, MOUNT, ENV)
+                self._executor_pid = 0  # known once it runs: after its first call
+                self._session_pids = frozenset()
             except Exception:  # no pids left, container gone: the cold path reports it
-                self._executor_failures += 1
+                self._executor, self._executor_failures = None, self._executor_failures + 1
         return self._executor
 
     def _exec_warm(self, executor: Executor, command: list[str], timeout: float,
@@ -147,6 +200,7 @@ class DockerSandbox:
             self._executor, self._executor_failures = None, self._executor_failures + 1
             self._kill_calls()
             return 128 + signal.SIGKILL, False
+        self._kill_calls(spare_executor=True, spare_session=True)  # it runs with the code's rights: verify
         return (128 - code if code < 0 else code), reason == "timeout"
 
     def _exec_cold(self, command: list[str], timeout: float, capture: OutputCapture,
@@ -175,14 +229,20 @@ class DockerSandbox:
             self._kill_from_host(self._cgroup_procs)
         return exit_code, timed_out
 
-    def _kill_calls(self) -> None:
-        """Kill what the calls started (every process but PID 1); the container and its files live on.
+    def _kill_calls(self, spare_executor: bool = False, spare_session: bool = False) -> None:
+        """Kill what the calls started (every process but PID 1, and the warm executor when spared); the
+        container and its files live on.
 
         From the host through the container's pids cgroup where we may (an exec cannot start while a fork
-        bomb holds every pid), else with `kill -9 -1` exec'd inside.
+        bomb holds every pid), else with `kill -9 -1` exec'd inside (which spares nothing but PID 1).
         """
-        if self._cgroup_procs is not None and self._kill_from_host(self._cgroup_procs):
+        spare = self._executor_pids() | (self._session_pids if spare_session else set()) if spare_executor else set()
+        if spare_executor and not spare:
+            return  # the executor cannot be told apart: its own clean-up after the call stands
+        if self._cgroup_procs is not None and self._kill_from_host(self._cgroup_procs, spare):
             return
+        if spare_executor:
+            return  # the executor killed the call's processes itself
         api = self._client.api
         with contextlib.suppress(Exception):
             kill = ["/bin/sh", "-c", "kill -9 -1"]
@@ -190,13 +250,27 @@ class DockerSandbox:
             api.exec_start(kill_id, detach=True)
             _exit_code(api, kill_id)
 
-    def _kill_from_host(self, procs: Path, wait_s: float = 5.0) -> bool:
+    def _executor_pids(self) -> set[int]:
+        """The host pids the after-call clean-up spares besides PID 1: the warm executor's (empty while it
+        is unknown)."""
+        if not self._executor_pid and self._executor is not None:
+            with contextlib.suppress(Exception):
+                self._executor_pid = executor_pid(self._client.api, self._executor)
+        return {self._executor_pid} if self._executor_pid else set()
+
+    def _cgroup_pids(self) -> set[int]:
+        try:
+            return {int(p) for p in self._cgroup_procs.read_text().split()} if self._cgroup_procs else set()
+        except OSError:
+            return set()
+
+    def _kill_from_host(self, procs: Path, spare: set[int] | None = None, wait_s: float = 5.0) -> bool:
         if not self._init_pid:
             self._init_pid = int(self._client.api.inspect_container(self.container.id)["State"]["Pid"])
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             try:
-                pids = {int(p) for p in procs.read_text().split()} - {self._init_pid}
+                pids = {int(p) for p in procs.read_text().split()} - {self._init_pid} - (spare or set())
             except OSError:
                 return False
             if not pids:
@@ -210,6 +284,19 @@ class DockerSandbox:
                     return False
             time.sleep(0.002)
         return True
+
+    def leftover_pids(self) -> set[int]:
+        """Host pids of processes left in the container between calls (empty when all is well): everything
+        in its pids cgroup but PID 1 and the warm executor; empty where the cgroup cannot be read."""
+        if self._cgroup_procs is None or self.container is None:
+            return set()
+        if not self._init_pid:
+            self._init_pid = int(self._client.api.inspect_container(self.container.id)["State"]["Pid"])
+        try:
+            pids = {int(p) for p in self._cgroup_procs.read_text().split()}
+        except OSError:
+            return set()
+        return pids - {self._init_pid} - self._executor_pids() - self._session_pids
 
     def close(self) -> None:
         executor, self._executor = getattr(self, "_executor", None), None
@@ -261,7 +348,10 @@ def _exit_code(api: Any, exec_id: str) -> int:
     return 128 + signal.SIGKILL
 
 
-def _failure(exit_code: int, timed_out: bool, capture: OutputCapture, oom: bool) -> FailureReason | None:
+def _failure(exit_code: int, timed_out: bool, capture: OutputCapture, oom: bool,
+             quota: QuotaWatch) -> FailureReason | None:
+    if quota.exceeded is not None:
+        return "quota"
     if timed_out or exit_code == 128 + signal.SIGXCPU:
         return "timeout"
     if capture.flooded:

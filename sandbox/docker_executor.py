@@ -18,7 +18,8 @@ from sandbox.executor import SERVER_ARGV, Executor, ExecutorGone
 
 
 class DockerChannel:
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, exec_id: str = "") -> None:
+        self.exec_id = exec_id
         self._stream = stream
         self._sock: socket.socket = getattr(stream, "_sock", stream)
         self._buffer = b""  # Docker frames not yet parsed
@@ -58,4 +59,10 @@ def start_executor(api: Any, container_id: str, user: str, workdir: str, env: di
     """Start the server in the container as `user`; calls can be sent at once."""
     exec_id = api.exec_create(container_id, SERVER_ARGV, stdin=True, user=user, workdir=workdir,
                               environment=env)["Id"]
-    return Executor(DockerChannel(api.exec_start(exec_id, socket=True)))
+    return Executor(DockerChannel(api.exec_start(exec_id, socket=True), exec_id))
+
+
+def executor_pid(api: Any, executor: Executor) -> int:
+    """The executor's pid on the host (0 when unknown): what the after-call clean-up spares."""
+    exec_id = getattr(executor.channel, "exec_id", "")
+    return int(api.exec_inspect(exec_id).get("Pid") or 0) if exec_id else 0

@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from sandbox.base import PythonState
 from sandbox.output import STDERR, STDOUT, OutputCapture
+from sandbox.python_session import WORKER_ARGV
 
 # The server's source is sent as `python3 -c` (nothing to copy into an image or mount). -I -S: it needs only
 # the standard library, and skipping site saves ~10 ms of its start-up.
@@ -73,6 +75,22 @@ class Executor:
         """Run one call; returns (exit code, None | "timeout" | "flood"). Raises ExecutorGone."""
         request = {"argv": argv, "env": env, "cwd": cwd, "timeout": timeout_s, "flood": capture.flood_limit,
                    "rlimits": rlimits or {}}
+        result = self._call(request, timeout_s, capture)
+        return int(result["code"]), result["reason"]
+
+    def run_persistent(self, argv: list[str], data: str, env: dict[str, str], cwd: str, timeout_s: float,
+                       capture: OutputCapture, rlimits: dict[str, int] | None = None) -> tuple[int, str | None, dict]:
+        """Send `data` to the server's persistent process (started from `argv` when there is none); returns
+        (exit code, reason, session: {"started", "kept", "pid", "status"}). Raises ExecutorGone."""
+        request = {"argv": argv, "env": env, "cwd": cwd, "timeout": timeout_s, "flood": capture.flood_limit,
+                   "rlimits": rlimits or {}, "persist": True, "input": data}
+        result = self._call(request, timeout_s, capture)
+        session = result.get("session")
+        if not isinstance(session, dict):  # a server that does not know "persist" ran nothing
+            raise ExecutorGone("the executor cannot keep a process between calls")
+        return int(result["code"]), result["reason"], session
+
+    def _call(self, request: dict, timeout_s: float, capture: OutputCapture) -> dict:
         try:
             self.channel.send(json.dumps(request).encode() + b"\n")
         except OSError as exc:
@@ -83,8 +101,12 @@ class Executor:
             if kind == b"r":
                 self.ready = True
             elif kind == b"x":
-                result = json.loads(data)
-                return int(result["code"]), result["reason"]
+                try:
+                    result = json.loads(data)
+                    int(result["code"])
+                except (ValueError, KeyError, TypeError):  # the code it ran may have forged a frame
+                    raise ExecutorGone("the executor sent a malformed exit frame") from None
+                return result
             else:
                 capture.add(STDOUT if kind == b"o" else STDERR, data)
                 if capture.seen > capture.flood_limit + 2 * MAX_FRAME:  # the server stops at the limit
@@ -106,6 +128,16 @@ class Executor:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def python_call(executor: Executor, code: str, env: dict[str, str], cwd: str, timeout_s: float,
+                capture: OutputCapture, rlimits: dict[str, int] | None, cpu_seconds: int) -> tuple[int, str | None,
+                                                                                                 PythonState, int]:
+    """One run_python call in the executor's Python session: (exit code, reason, state, session pid)."""
+    data = json.dumps({"code": code, "cwd": cwd, "cpu_seconds": cpu_seconds})
+    code_, reason, session = executor.run_persistent(WORKER_ARGV, data, env, cwd, timeout_s, capture, rlimits)
+    state = PythonState(bool(session.get("started")), bool(session.get("kept")), str(session.get("status", "")))
+    return code_, reason, state, int(session.get("pid") or 0)
 
 
 class PipeChannel:
@@ -132,3 +164,15 @@ class PipeChannel:
         for pipe in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 pipe.close()  # type: ignore[union-attr]
+
+
+def host_pid_of(candidates: set[int], namespace_pid: int) -> frozenset[int]:
+    """The host pid, among `candidates`, of the process that is `namespace_pid` inside the sandbox's PID
+    namespace (its /proc status's last NSpid); empty when none is."""
+    for pid in candidates:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            nspids = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+            if len(nspids) > 1 and nspids[-1] == str(namespace_pid):
+                return frozenset({pid})
+    return frozenset()

@@ -1,18 +1,26 @@
 """How the local backend isolates code: bubblewrap, or util-linux `unshare` where bubblewrap is missing.
 
 Both give a command the same view of the machine: new network (none unless allowed), PID, mount, IPC, UTS and
-cgroup namespaces; all capabilities dropped (bounding set too) and no-new-privs; a root filesystem that holds
-only the system directories, read-only, with /etc/shadow, /etc/ssh and the like hidden; a private /tmp and
-/dev/shm, a minimal /dev and the namespace's own /proc; the workspace read-write at its own path. /root,
-/home, /var, /run, /srv, /mnt and any other host directory are simply not there.
+cgroup namespaces; all capabilities dropped (bounding set too), no-new-privs and the seccomp filter of
+sandbox/seccomp.py; a root filesystem that holds only the system directories, read-only, with /etc/shadow,
+/etc/ssh and the like hidden; a private /tmp and /dev/shm, a minimal /dev and the namespace's own /proc; the
+workspace read-write at its own path. /root, /home, /var, /run, /srv, /mnt and any other host directory are
+simply not there.
 
-- `Bubblewrap` (package bubblewrap): one `bwrap` process builds that view.
+Code never runs as host root. An agent that is not root runs code as itself (in a user namespace). An agent
+that is root gives a `user` (uid, gid): the sandbox is built as root, without a user namespace (inside one,
+any uid would still be host root to the kernel's permission checks on /proc/sys, keys and files), and the
+command switches to that unprivileged uid with setpriv as it starts. PID 1 of the sandbox stays root's, so
+the code can neither trace nor signal it.
+
+- `Bubblewrap` (package bubblewrap): one `bwrap` process builds that view and loads the filter (`--seccomp`).
 - `Unshare` (util-linux: unshare, mount, pivot_root, setpriv): `unshare` makes the namespaces (and, for a
   user who is not root, a user namespace in which the user keeps its uid), a dash script builds the root in a
-  tmpfs (one `mount -a` over a generated fstab), pivots into it and detaches the host's tree, and `setpriv`
-  drops every capability before the command runs under a small dash init (PID 1 of the namespace, so that the
-  command itself gets normal signal handling). It costs ~15 more processes than bwrap, once per sandbox when
-  the warm executor is used. The agent's death kills it (`setpriv --pdeathsig` on `unshare --kill-child`).
+  tmpfs (one `mount -a` over a generated fstab), pivots into it and detaches the host's tree, `setpriv` drops
+  every capability, sandbox/seccomp_loader.py loads the filter, and the command runs under a small dash init
+  (PID 1 of the namespace, so that the command itself gets normal signal handling). It costs ~15 more
+  processes than bwrap, once per sandbox when the warm executor is used. The agent's death kills it
+  (`setpriv --pdeathsig` on `unshare --kill-child`).
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from sandbox.base import IsolationName
+from sandbox import seccomp
+from sandbox.base import IsolationName, SandboxConfig, SandboxUnavailable
 
 # Only these host directories are visible (read-only); /root, /home, /var, /run, /srv, /mnt ... are not.
 SYSTEM_DIRS = ("/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -38,6 +47,10 @@ TMP_BYTES = 64 * 1024 * 1024  # /tmp (and /dev/shm) live for the whole run with 
 STAGING_DIRS = ("/mnt", "/media", "/srv", "/boot", "/run", "/var/tmp", "/tmp")
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the sandbox's PATH
 DASH = shutil.which("dash", path=SANDBOX_PATH)
+LOADER_SOURCE = (Path(__file__).parent / "seccomp_loader.py").read_text(encoding="utf-8")
+User = tuple[int, int]  # uid, gid the command switches to (an agent run as root); None: the agent's own
+# What the root-built sandbox keeps until the command's setpriv has switched uid and dropped them too.
+SWITCH_CAPS = ("setuid", "setgid", "setpcap")
 
 
 class Isolation(Protocol):
@@ -47,9 +60,19 @@ class Isolation(Protocol):
         """Whether it is installed and the kernel lets it make namespaces (probed once)."""
         ...
 
-    def prefix(self, workspace: Path, network: bool) -> list[str]:
-        """argv that runs the command appended to it inside the sandbox, in `workspace`."""
+    def prefix(self, workspace: Path, network: bool, user: User | None, seccomp_fd: int) -> list[str]:
+        """argv that runs the command appended to it inside the sandbox, in `workspace`, as `user`, under the
+        seccomp program that `seccomp_fd` holds (it must be passed to the child)."""
         ...
+
+
+def switch_user(user: User | None) -> list[str]:
+    """The command's prefix that drops from the root-built sandbox to `user` (uid, gid), no capabilities."""
+    if user is None:
+        return []
+    uid, gid = user
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
+            "--ambient-caps=-all", "--bounding-set=-all", "--"]
 
 
 class Bubblewrap:
@@ -58,10 +81,15 @@ class Bubblewrap:
     def available(self) -> bool:
         return _bwrap_works()
 
-    def prefix(self, workspace: Path, network: bool) -> list[str]:
-        argv = ["bwrap", "--die-with-parent", "--unshare-all", "--cap-drop", "ALL", "--hostname", "sandbox"]
-        if network:
-            argv.append("--share-net")
+    def prefix(self, workspace: Path, network: bool, user: User | None, seccomp_fd: int) -> list[str]:
+        argv = ["bwrap", "--die-with-parent", "--cap-drop", "ALL", "--hostname", "sandbox",
+                "--seccomp", str(seccomp_fd)]
+        if user is None:  # bwrap's user namespace; the agent keeps its (unprivileged) uid
+            argv += ["--unshare-all"] + (["--share-net"] if network else [])
+        else:  # built as root, no user namespace; the command drops to `user` (switch_user)
+            argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+            argv += [] if network else ["--unshare-net"]
+            argv += [arg for cap in SWITCH_CAPS for arg in ("--cap-add", f"CAP_{cap.upper()}")]
         for path in SYSTEM_DIRS:
             if os.path.islink(path):
                 argv += ["--symlink", os.readlink(path), path]
@@ -70,10 +98,14 @@ class Bubblewrap:
         argv += [arg for f in HIDDEN_FILES if os.path.exists(f) for arg in ("--ro-bind", "/dev/null", f)]
         argv += [arg for d in HIDDEN_DIRS if os.path.isdir(d) for arg in ("--tmpfs", d)]
         size = ["--size", str(TMP_BYTES)] if _bwrap_sizes_tmpfs() else []  # bwrap >= 0.7
-        argv += ["--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/dev/shm", *size, "--tmpfs", "/tmp",
-                 "--dir", "/var/tmp"]
+        shared = ["--perms", "1777", *size]
+        # /proc/sys read-only: bwrap covers only some of /proc's knobs itself
+        argv += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev"]
+        argv += [*shared, "--tmpfs", "/dev/shm", *shared, "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/var",
+                 "--perms", "1777", "--dir", "/var/tmp"]
+        argv += [arg for d in _new_ancestors(workspace) for arg in ("--perms", "0755", "--dir", d)]
         argv += ["--bind", str(workspace), str(workspace), "--remount-ro", "/", "--chdir", str(workspace), "--"]
-        return argv
+        return argv + switch_user(user)
 
 
 class Unshare:
@@ -82,12 +114,20 @@ class Unshare:
     def available(self) -> bool:
         return _unshare_works()
 
-    def prefix(self, workspace: Path, network: bool) -> list[str]:
+    def prefix(self, workspace: Path, network: bool, user: User | None, seccomp_fd: int) -> list[str]:
         argv = ["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--kill-child", "--fork", "--pid", "--mount",
                 "--ipc", "--uts", "--cgroup"] + ([] if network else ["--net"])
         if os.geteuid() != 0:  # a user namespace lets a normal user mount
             argv += _user_namespace_flags()
-        return argv + ["--", DASH or "dash", "-c", _unshare_script(workspace), "sandbox"]
+        return argv + ["--", DASH or "dash", "-c", _unshare_script(workspace, user, seccomp_fd), "sandbox"]
+
+
+def _new_ancestors(workspace: Path) -> list[str]:
+    """The workspace's parents that bubblewrap has to make (which it would make 0700 as root, where the
+    code, another uid, could not pass through them to the workspace)."""
+    made = ("/", "/tmp", "/var/tmp", "/dev", "/dev/shm", "/proc")
+    kept = tuple(d + "/" for d in SYSTEM_DIRS)
+    return [str(d) for d in reversed(workspace.parents) if str(d) not in made and not (str(d) + "/").startswith(kept)]
 
 
 def choose(preference: IsolationName) -> Isolation | None:
@@ -101,9 +141,10 @@ def choose(preference: IsolationName) -> Isolation | None:
 
 @functools.cache
 def _bwrap_works() -> bool:
+    """Run the whole bubblewrap sandbox once (namespaces, mounts, the filter, the switch of user)."""
     if shutil.which("bwrap") is None:
         return False
-    return _probe(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--", "true"])
+    return _probe_sandbox(Bubblewrap())
 
 
 @functools.cache
@@ -117,15 +158,29 @@ def _bwrap_sizes_tmpfs() -> bool:
 @functools.cache
 def _unshare_works() -> bool:
     """Run the whole unshare sandbox once: the tools, the namespaces and every mount must work."""
-    tools = ("unshare", "setpriv", "mount", "umount", "pivot_root", "dash")
+    tools = ("unshare", "setpriv", "mount", "umount", "pivot_root", "dash", "python3")
     if not all(shutil.which(tool, path=SANDBOX_PATH) for tool in tools):
         return False
-    with tempfile.TemporaryDirectory(prefix="autogpt-probe-") as tmp:
-        try:
-            argv = Unshare().prefix(Path(tmp), network=False)
-        except RuntimeError:  # no staging directory
-            return False
-        return _probe(argv + ["true"])
+    return _probe_sandbox(Unshare())
+
+
+def _probe_sandbox(isolation: Isolation) -> bool:
+    """Whether `true` runs in `isolation`'s sandbox as the sandbox's code would (as root: a switch of user)."""
+    defaults = SandboxConfig()
+    user = (defaults.sandbox_uid, defaults.sandbox_gid) if os.geteuid() == 0 else None
+    try:
+        fd = seccomp.program_fd()
+    except SandboxUnavailable:  # no libseccomp: no sandbox (the backend says why when it starts)
+        return False
+    try:
+        with tempfile.TemporaryDirectory(prefix="autogpt-probe-") as tmp:
+            try:
+                argv = isolation.prefix(Path(tmp), False, user, fd)
+            except RuntimeError:  # no staging directory
+                return False
+            return _probe(argv + ["true"], pass_fds=(fd,))
+    finally:
+        os.close(fd)
 
 
 @functools.cache
@@ -141,15 +196,18 @@ def _user_namespace_flags() -> list[str]:
     return ["--user", "--map-root-user"]
 
 
-def _probe(argv: list[str]) -> bool:
+def _probe(argv: list[str], pass_fds: tuple[int, ...] = ()) -> bool:
     try:
-        return subprocess.run(argv, capture_output=True, timeout=10, env={"PATH": SANDBOX_PATH}).returncode == 0
+        done = subprocess.run(argv, capture_output=True, timeout=10, env={"PATH": SANDBOX_PATH},
+                              pass_fds=pass_fds)
     except (OSError, subprocess.TimeoutExpired):
         return False
+    return done.returncode == 0
 
 
-def _unshare_script(workspace: Path) -> str:
-    """The dash script that builds the sandbox's root, pivots into it, drops privileges and runs "$@"."""
+def _unshare_script(workspace: Path, user: User | None, seccomp_fd: int) -> str:
+    """The dash script that builds the sandbox's root, pivots into it, drops privileges, loads the seccomp
+    filter and runs "$@" (as `user`, under a dash init that stays root's when the agent is root)."""
     ws = str(workspace)
     root = _staging_dir(ws)
     q = shlex.quote
@@ -162,6 +220,7 @@ def _unshare_script(workspace: Path) -> str:
     fstab += [("none", "/tmp", "tmpfs", f"mode=1777,size={TMP_BYTES},nosuid,nodev"),
               ("none", "/dev/shm", "tmpfs", f"mode=1777,size={TMP_BYTES},nosuid,nodev,X-mount.mkdir"),
               ("proc", "/proc", "proc", "nosuid,nodev,noexec,X-mount.mkdir"),
+              (root + "/proc/sys", "/proc/sys", "none", "bind,ro"),
               (ws, ws, "none", "bind,nosuid,nodev,X-mount.mkdir")]  # last: it may lie under /tmp
     table = "".join(f"{_fstab_field(src)} {_fstab_field(root + dst)} {kind} {opts} 0 0\n"
                     for src, dst, kind, opts in fstab)
@@ -181,10 +240,19 @@ def _unshare_script(workspace: Path) -> str:
         "pivot_root . .old; umount -l /.old; rmdir /.old",
         "mount -o remount,bind,ro /",
         f"cd {q(ws)}; unset OLDPWD",
-        "exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- "
-        "dash -c '\"$@\"; exit $?' sandbox \"$@\"",
+        f"exec {_drop_privileges(user, seccomp_fd)} \"$@\"",
     ]
     return "\n".join(lines)
+
+
+def _drop_privileges(user: User | None, seccomp_fd: int) -> str:
+    """The unshare script's last command: no capabilities but those that switch user, the filter, the dash
+    init, and under it the command (as `user`, with nothing left)."""
+    keep = "".join(f",+{cap}" for cap in SWITCH_CAPS) if user is not None else ""
+    drop = " ".join(map(shlex.quote, switch_user(user)))
+    return (f"setpriv --no-new-privs --bounding-set=-all{keep} --inh-caps=-all --ambient-caps=-all -- "
+            f"python3 -I -S -c {shlex.quote(LOADER_SOURCE)} {seccomp_fd} "
+            f"dash -c '\"$@\"; exit $?' sandbox {drop}")
 
 
 def _link_commands(links: list[tuple[str, str]]) -> list[str]:

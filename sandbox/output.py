@@ -16,6 +16,11 @@ class OutputCapture:
         self.flood_limit = flood_limit or max(16 * limit, 1 << 20)
         self._kept = {STDOUT: bytearray(), STDERR: bytearray()}
         self._seen = {STDOUT: 0, STDERR: 0}
+        self._notes: dict[int, list[str]] = {STDOUT: [], STDERR: []}
+
+    def note(self, stream: int, line: str) -> None:
+        """A line from the sandbox itself (why a call was stopped), kept past the limit."""
+        self._notes[stream].append(line)
 
     def add(self, stream: int, data: bytes) -> bool:
         """Record a chunk; True once the call has written more than `flood_limit` bytes."""
@@ -44,4 +49,6 @@ class OutputCapture:
         if seen > self.limit:
             more = "more" if self.flooded else f"{seen:,} in all"
             text += f"\n[... output truncated: kept the first {self.limit:,} bytes of {more} ...]"
+        for line in self._notes[stream]:
+            text += ("" if not text or text.endswith("\n") else "\n") + line + "\n"
         return text

@@ -27,6 +27,7 @@ from agent.bench import (
     BenchSettings,
     SuiteError,
     SuiteTask,
+    TaskResult,
     cli_command,
     load_suite,
     parse_run_output,
@@ -250,24 +251,23 @@ def test_totals_count_passes_and_take_medians() -> None:
 
 
 def test_workers_run_tasks_at_the_same_time_and_keep_suite_order() -> None:
-    running, most = 0, 0
-    lock = threading.Lock()
+    all_running = threading.Barrier(4, timeout=30)  # passes only once four runs are in flight together
+    others_reported = threading.Event()
+    finished: list[str] = []
+
+    def on_result(result: TaskResult) -> None:
+        finished.append(result.id)
+        if len(finished) == 3:
+            others_reported.set()
 
     def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.4 if task.id == "t0" else 0.2)
-        with lock:
-            running -= 1
+        all_running.wait()
+        if task.id == "t0":  # the first task ends last: results still come back in suite order
+            assert others_reported.wait(timeout=30)
         return RunResult("", "done", task.id, 1)
 
-    finished: list[str] = []
     suite = [task(f"t{i}", check=f'test "$AGENT_ANSWER" = t{i}') for i in range(4)]
-    started = time.monotonic()
-    results = Bench(run_task=run, workers=4, on_result=lambda r: finished.append(r.id)).run(suite)
-    assert most == 4 and time.monotonic() - started < 0.4 * 4
+    results = Bench(run_task=run, workers=4, on_result=on_result).run(suite)
     assert [r.id for r in results] == ["t0", "t1", "t2", "t3"] and all(r.passed for r in results)
     assert sorted(finished) == ["t0", "t1", "t2", "t3"] and finished[-1] == "t0"
 

@@ -1,5 +1,6 @@
-"""Weights in GGUF blocks: found back exactly (or not at all), multiplied by the C kernel as float32 would,
-and the kernel's rotary + attention matching torch's. The kernel is compiled for real (in CI it must be)."""
+"""Weights in GGUF blocks: found back exactly (or not at all), multiplied by the C kernels as float32 would,
+and the kernels' rotary + attention matching torch's, in every build this CPU runs (AVX-512, AVX2) and on
+any thread count. The kernels are compiled for real (in CI they must be)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,22 @@ from agent.llm import block_kernels, block_weights
 from agent.llm.llama_engine import DenseMatrix
 
 
-@pytest.fixture(scope="module")
-def kernels(tmp_path_factory: pytest.TempPathFactory) -> block_kernels.Kernels:
-    found = block_kernels.load_kernels(tmp_path_factory.mktemp("kernels"))
+def builds() -> list[str]:
+    """The kernel builds this CPU runs: the AVX2 one always, the AVX-512 one where the CPU has it."""
+    return ["avx512", "avx2"] if block_kernels.pick_isa() == "avx512" else ["avx2"]
+
+
+@pytest.fixture(scope="module", params=builds())
+def kernels(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> block_kernels.Kernels:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTOGPT_KERNEL_ISA", request.param)
+        found = block_kernels.load_kernels(tmp_path_factory.mktemp("kernels"))
     if found is None:
         if os.environ.get("CI"):
-            pytest.fail("the block kernel must build in CI (a C compiler and an AVX2 + FMA CPU)")
-        pytest.skip("no C compiler or no AVX2 + FMA here: the engine runs dense float32")
+            pytest.fail("the block kernels must build in CI (a C compiler and an AVX2 + FMA + F16C CPU)")
+        pytest.skip("no C compiler or no AVX2 + FMA + F16C here: the engine runs dense float32")
+    assert found.isa == request.param
+    found.set_threads(1)
     return found
 
 
@@ -69,8 +79,23 @@ def test_a_matrix_that_is_not_exactly_in_blocks_stays_dense() -> None:
     nearly = q4_1_weights(64, 64)
     nearly[5, 7] += 1e-7  # one weight off the block grid is enough
     assert block_weights.exact_q4_1(nearly) is None
-    assert set(block_weights.block_tensors("m", q4_1_weights(64, 64))) == {"m@q4_1.q", "m@q4_1.d", "m@q4_1.mins"}
-    assert set(block_weights.block_tensors("m", q8_0_weights(64, 64))) == {"m@q8_0.q", "m@q8_0.d"}
+    assert set(block_weights.block_tensors("m", q4_1_weights(64, 64))) == {"m@q4_1"}
+    assert set(block_weights.block_tensors("m", q8_0_weights(64, 64))) == {"m@q8_0"}
+
+
+def test_packed_rows_are_the_gguf_layout_and_need_float16_scales() -> None:
+    """A row is its float16 scales, then its quants: 20 bytes per 32 weights (Q4_1), 34 (Q8_0)."""
+    w = q4_1_weights(8, 64)
+    parts = block_weights.exact_q4_1(w)
+    assert parts is not None
+    rows = block_weights.pack_rows("q4_1", parts)
+    assert rows is not None and rows.shape == (8, 2 * 20) and rows.dtype == torch.uint8
+    assert torch.equal(rows[:, :4].view(torch.float16).float(), parts["d"])
+    assert torch.equal(rows[:, 8:].reshape(8, 2, 16), parts["q"])
+    q8 = block_weights.exact_q8_0(q8_0_weights(4, 64))
+    assert q8 is not None and block_weights.pack_rows("q8_0", q8).shape == (4, 2 * 34)
+    parts["d"] = parts["d"] * (1 + 2**-20)  # a scale float16 cannot hold: no packed form, the matrix stays dense
+    assert block_weights.pack_rows("q4_1", parts) is None
 
 
 def block_matrix(w: torch.Tensor, kernels: block_kernels.Kernels) -> block_kernels.BlockMatrix:
@@ -101,7 +126,7 @@ def test_kernel_products_match_float32(kernels: block_kernels.Kernels, make: Any
 
 def test_more_rows_than_the_kernel_takes_go_to_the_dense_matrix(kernels: block_kernels.Kernels) -> None:
     w = q4_1_weights(64, 64)
-    x = torch.randn(1, block_kernels.KERNEL_ROWS + 1, 64)
+    x = torch.randn(1, block_kernels.MAX_ROWS + 1, 64)
     assert torch.equal(block_matrix(w, kernels)(x), x @ w.t().contiguous())
 
 
@@ -121,9 +146,9 @@ def torch_attention(qkv: torch.Tensor, start: int, heads: int, kv: int, rope: to
 
 
 @pytest.mark.parametrize("head_dim", [64, 72])
-@pytest.mark.parametrize("rows,start", [(1, 0), (1, 37), (3, 20), (8, 5)])
+@pytest.mark.parametrize("rows,start", [(1, 0), (1, 37), (3, 20), (8, 5), (1, 200), (16, 100)])
 def test_kernel_attention_matches_torch(kernels: block_kernels.Kernels, head_dim: int, rows: int, start: int) -> None:
-    heads, kv, capacity = 6, 2, 64
+    heads, kv, capacity = 6, 2, 128 + start
     freqs = torch.outer(torch.arange(capacity, dtype=torch.float32), 1.0 / 10000 ** (
         torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     rope = torch.polar(torch.ones_like(freqs), freqs)
@@ -147,6 +172,31 @@ def test_attention_the_kernel_cannot_take_is_left_to_torch(kernels: block_kernel
     assert kernels.attention(too_many, 0, heads, kv, rope, cache, cache) is None
 
 
+def test_products_and_attention_are_the_same_on_any_thread_count(kernels: block_kernels.Kernels) -> None:
+    """Work is split by output rows, heads and key blocks, never inside a sum: bit for bit the same."""
+    w = q4_1_weights(1000, 256)  # enough rows for several claims of work
+    matrix = block_matrix(w, kernels)
+    x = torch.randn(1, 3, 256)
+    heads, kv, hd, capacity = 6, 2, 64, 700
+    rope = torch.view_as_real(torch.polar(torch.ones(capacity, hd // 2), torch.rand(capacity, hd // 2)))
+    cache = torch.randn(2, 1, kv, capacity, hd)
+    qkv = torch.randn(1, 2, (heads + 2 * kv) * hd)
+    results = []
+    for threads in (1, 2, 3):
+        assert kernels.set_threads(threads) == threads
+        k_cache, v_cache = cache[0].clone(), cache[1].clone()
+        results.append((matrix(x), kernels.attention(qkv, 600, heads, kv, rope, k_cache, v_cache)))
+    kernels.set_threads(1)
+    for products, attention in results[1:]:
+        assert torch.equal(products, results[0][0]) and torch.equal(attention, results[0][1])
+
+
+def test_the_memory_probe_measures_each_stream(kernels: block_kernels.Kernels) -> None:
+    for probe in ("read", "copy", "triad"):
+        assert kernels.memory_bandwidth(probe, 8, reps=2) > 0.1  # GB/s
+    assert kernels.memory_bandwidth("read", 0) == -1.0  # nothing to measure
+
+
 def test_no_compiler_or_switched_off_means_dense(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     assert block_kernels.load_kernels(tmp_path) is None
@@ -159,6 +209,7 @@ def test_no_compiler_or_switched_off_means_dense(tmp_path: Path, monkeypatch: py
 def test_the_library_is_built_once_and_reused(kernels: block_kernels.Kernels, tmp_path: Path) -> None:
     first = block_kernels.load_kernels(tmp_path)
     built = list(tmp_path.glob("block_kernels-*.so"))
+    assert first is not None and first.isa in built[0].name
     assert first is not None and len(built) == 1
     stamp = built[0].stat().st_mtime_ns
     assert block_kernels.load_kernels(tmp_path) is not None

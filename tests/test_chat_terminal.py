@@ -2,6 +2,9 @@
 
 The process is the real CLI; only the model is scripted (AUTOGPT_SCRIPTED_MODEL), so the session is fast
 and every reply is known. Ctrl-C is the byte 0x03 typed into the terminal, turned into SIGINT by the tty.
+Every Ctrl-C waits for an event first (the process blocked on the terminal, a file the step's code wrote,
+the model's text streaming), never for a length of time: a test that guesses how long something takes
+fails on a machine that is faster or slower than the guess.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ import struct
 import sys
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.cli.chat import CONTEXT_HEADER, ChatSession, InterruptGuard
-from agent.events import Observation, RunFinished, RunStarted
+from agent.events import ErrorEvent, Observation, RunFinished, RunStarted
 from agent.state import RunState
 from agent.store import RunStore
 from agent.testing import SCRIPTED_MODEL_ENV, act
@@ -62,6 +66,18 @@ class Terminal:
                 raise AssertionError(f"{pattern!r} did not appear; the terminal showed:\n"
                                      f"{self.output[self.seen:][-3000:]}")
 
+    def wait_for_input(self, timeout: float = 30.0) -> None:
+        """Wait until the process is blocked reading the terminal (readline's select on stdin, or a read).
+
+        A SIGINT that lands after a prompt is printed but before readline's select() starts waiting is
+        only acted on once a line is entered (CPython's readline loop), so Ctrl-C at a prompt waits for this.
+        """
+        deadline = time.monotonic() + timeout
+        while not _blocked_on_stdin(self.pid):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the process never waited for input; it showed:\n{self.output[-3000:]}")
+            self._read(0.01)
+
     def type(self, keys: str) -> None:
         os.write(self.fd, keys.encode())
 
@@ -96,6 +112,24 @@ class Terminal:
             return False
         self.output += ANSI.sub("", data.decode("utf-8", errors="replace"))
         return bool(data)
+
+
+def _blocked_on_stdin(pid: int) -> bool:
+    """The process's main thread is in select/pselect6 on fd 0 only, or in read(0, ...) (/proc/PID/syscall)."""
+    try:
+        fields = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    select_on_stdin = fields[0] in ("23", "270") and fields[1:2] == ["0x1"]  # select / pselect6, nfds 1
+    return select_on_stdin or (fields[0] == "0" and fields[1:2] == ["0x0"])
+
+
+def until(done: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never happened")
+        time.sleep(0.01)
 
 
 def start_chat(tmp_path: Path, replies: list[Any], *extra: str) -> tuple[Terminal, Path, RunStore]:
@@ -139,7 +173,7 @@ SESSION = [
     # goal 3, approval off: a write, then a long step the user stops with Ctrl-C
     {"steps": ["note it", "wait"]},
     act("write_file", path="notes.txt", content="84\n"),
-    act("run_python", plan_step=2, code="import time\nprint('waiting', flush=True)\ntime.sleep(30)"),
+    act("run_python", plan_step=2, code="import time\nopen('started.txt', 'w').close()\ntime.sleep(30)"),
 ]
 
 
@@ -184,7 +218,7 @@ def test_a_chat_session_in_a_real_terminal(chat_session):
     term.line("write it down, then wait")
     term.expect(r"ok created notes\.txt")  # written without asking
     term.expect(r"step 2 run_python")
-    time.sleep(1.0)  # let the sandboxed sleep start: Ctrl-C lands in the middle of the step
+    until((workspace / "started.txt").exists, "the step's code starting")  # Ctrl-C lands inside the step
     term.type("\x03")
     term.expect(r"stopped at step 2")
     term.expect(PROMPT)
@@ -208,13 +242,11 @@ def test_a_chat_session_in_a_real_terminal(chat_session):
 def test_ctrl_c_at_the_prompt_twice_leaves(chat_session):
     term, _, _ = chat_session([])
     term.expect(PROMPT)
-    # A SIGINT that lands after the prompt is printed but before readline's select() starts waiting is
-    # only acted on once a line is entered (CPython's readline loop); no person is that fast, so wait.
-    time.sleep(1.0)
+    term.wait_for_input()
     term.type("\x03")
     term.expect(r"Ctrl-C again, or /quit, to leave")
     term.expect(PROMPT)
-    time.sleep(1.0)
+    term.wait_for_input()
     term.type("\x03")
     assert term.wait() == 130
 
@@ -260,8 +292,10 @@ def test_a_chat_with_the_real_model_runs_a_goal_and_ctrl_c_stops_generation(tmp_
         term.expect(r"\n(done|failed|budget_exhausted)\b", timeout=300)
         term.expect(PROMPT)
         term.line("Now multiply it by 10.")
-        term.expect(r"thinking", timeout=60)  # the model is generating: Ctrl-C lands inside it
-        time.sleep(1.0)
+        # The model's reply streaming into the status line: it is generating now, and the run cannot end
+        # before this reply is done, its tool has run and one more reply is decoded (finish is offered only
+        # after a tool call worked). Ctrl-C lands inside that.
+        term.expect(r"thinking \{", timeout=60)
         term.type("\x03")
         term.expect(r"stopped at step", timeout=60)
         term.expect(PROMPT)
@@ -271,6 +305,10 @@ def test_a_chat_with_the_real_model_runs_a_goal_and_ctrl_c_stops_generation(tmp_
         assert term.wait() == 0
     finally:
         term.close()
+    store = RunStore(tmp_path / "runs")
+    stopped = store.load(store.list_ids()[0])
+    assert stopped.result is None and isinstance(stopped.events[-1], ErrorEvent)
+    assert stopped.events[-1].kind == "interrupted" and stopped.events[-1].message == "stopped by Ctrl-C"
 
 
 # -- the session's pure parts ------------------------------------------------------------------------------

@@ -65,3 +65,16 @@ def test_a_missing_file_lists_what_is_there(ctx, workspace):
     (workspace / "sub" / "notes.txt").write_text("x")
     with pytest.raises(ToolError, match=r"Files in the workspace: sales.csv, sub/notes.txt\."):
         read_file.invoke(ctx, {"path": "items.csv"})
+
+
+@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "café".encode("latin-1"), b"ok\x00ok"])
+def test_a_binary_or_undecodable_file_is_refused_with_its_name(ctx, workspace, data):
+    (workspace / "blob.dat").write_bytes(data)
+    with pytest.raises(ToolError, match=r"blob\.dat is not a text file"):
+        read_file.invoke(ctx, {"path": "blob.dat"})
+
+
+def test_a_text_file_cut_at_the_read_limit_inside_a_character_still_reads(ctx, workspace):
+    (workspace / "long.txt").write_text("a" * (MAX_READ_BYTES - 1) + "é" * 10, encoding="utf-8")
+    text = read_file.invoke(ctx, {"path": "long.txt"})
+    assert text.startswith("a" * 100) and "file truncated" in text and "\ufffd" not in text

@@ -116,12 +116,11 @@ def test_killed_during_a_tool_call_resumes_without_repeating_it(runs):
 
 
 def test_killed_between_steps_resumes_at_the_next_step(runs):
-    # the second reply takes long: the kill lands while the model "thinks", after step 1's observation
+    # the second reply waits for a file nobody writes: the kill lands while the model "thinks"
     replies = [act("run_python", code=RECORD.format(n=1)),
-               {"delay_s": 30, "reply": act("run_python", code=RECORD.format(n=2))}]
+               {"after_file": str(runs.tmp / "never"), "reply": act("run_python", code=RECORD.format(n=2))}]
     proc = runs.run(replies, "record")
     run_id = runs.wait_for(proc, has("observation", 1))
-    time.sleep(0.3)
     kill(proc)
     assert runs.store.load(run_id).events[-1].type == "observation"
 

@@ -11,7 +11,8 @@ from langchain_core.tools import BaseTool, ToolException, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, field_validator
 
-from agent.action import parse_action, step_schema
+from agent.action import step_schema
+from agent.action_format import parse_action
 from agent.config import AgentConfig
 from agent.loop import Agent
 from agent.store import RunStore

@@ -51,8 +51,10 @@ CASES: list[tuple[str, Any]] = [
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from agent.llm.loading import _cached_or_convert, resolve_model
     from agent.llm.transformers_backend import TransformersChatModel
 
+    _cached_or_convert(resolve_model())  # on an empty cache this converts the GGUF (~45 s): not what is timed
     m = TransformersChatModel("default")
     m._prompt_store = PromptKVStore(tmp_path_factory.mktemp("kv") / "prompt.safetensors")
     return m
@@ -119,6 +121,57 @@ def test_decode_multiplies_the_ggufs_own_blocks_and_writes_what_float32_writes(
         assert texts[0] == texts[1]
 
 
+def test_a_fused_step_computes_what_the_kernels_compute_one_matrix_at_a_time(model: Any) -> None:
+    """decode_step (all layers in one C call) against BlockMatrix calls + the attention kernel from Python."""
+    import torch
+
+    engine = model.engine
+    if engine._fused is None:
+        pytest.skip("no block kernels here")
+    ids = model._encode(ask("Name three colours."))
+    with torch.inference_mode():
+        engine.forward(ids[:-4], 0)
+        fused = engine.forward(ids[-4:], len(ids) - 4, keep=4)
+        step, engine._fused = engine._fused, None
+        try:
+            per_matrix = engine.forward(ids[-4:], len(ids) - 4, keep=4)
+        finally:
+            engine._fused = step
+    model.reset_cache()
+    torch.testing.assert_close(fused, per_matrix, rtol=0, atol=1e-5)
+    assert torch.equal(fused.argmax(-1), per_matrix.argmax(-1))
+
+
+def test_a_replaced_matrix_takes_steps_off_the_fused_path_until_it_is_back(model: Any) -> None:
+    """An adapter (any callable in place of a BlockMatrix) is called, matrix by matrix, with the same result."""
+    import torch
+
+    engine = model.engine
+    if engine._fused is None:
+        pytest.skip("no block kernels here")
+    ids = model._encode(ask("Name three colours."))
+    original, calls = engine.layers[0], []
+
+    def adapted(x: Any, **kwargs: Any) -> Any:
+        calls.append(x.shape)
+        return original[1](x, **kwargs)
+
+    with torch.inference_mode():
+        engine.forward(ids[:-1], 0)
+        fused = engine.forward(ids[-1:], len(ids) - 1)
+        engine.layers[0] = (original[0], adapted, *original[2:])
+        engine.matrices_changed()
+        try:
+            assert engine._fused is None
+            by_matrix = engine.forward(ids[-1:], len(ids) - 1)
+        finally:
+            engine.layers[0] = original
+            engine.matrices_changed()
+    model.reset_cache()
+    assert calls and engine._fused is not None
+    torch.testing.assert_close(by_matrix, fused, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize(("prompt", "shape"), CASES)
 def test_constrained_output_always_parses(model: Any, prompt: str, shape: Any) -> None:
     schema = TypeAdapter(shape).json_schema()
@@ -131,7 +184,8 @@ def test_constrained_output_always_parses(model: Any, prompt: str, shape: Any) -
 
 
 def test_a_reply_to_avoid_is_not_written_again_and_leaves_later_calls_unchanged(model: Any) -> None:
-    from agent.action import parse_action, step_schema
+    from agent.action import step_schema
+    from agent.action_format import parse_action
     from tools.registry import default_tools
 
     tools = default_tools(nlp=False)

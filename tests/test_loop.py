@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from agent.config import Budget
 from agent.events import ActionChosen, ErrorEvent, Observation, PlanUpdated, RunFinished
 from agent.store import RunStore
@@ -124,7 +122,7 @@ def test_workspace_escape_is_refused_and_reported(make_agent, workspace):
 def test_finish_is_not_offered_before_a_tool_call_worked(make_agent):
     agent, model = make_agent([act("run_python", code="print(1)"), act("finish", answer="1")])
     events_of(agent)
-    first, second = (json.dumps(c.json_schema) for c in model.calls)
+    first, second = (c.constraint_json() for c in model.calls)
     assert '"const": "finish"' not in first and '"const": "finish"' in second
 
 
@@ -150,7 +148,7 @@ def test_plan_is_made_first_and_tracked(make_agent):
     assert [s.text for s in plans[0].steps] == ["compute", "answer"]
     assert plans[0].steps[0].status == "in_progress"
     assert all(s.status == "done" for s in plans[-1].steps)
-    assert '"plan_step"' in json.dumps(model.calls[1].json_schema)
+    assert '"plan_step"' in model.calls[1].constraint_json()
 
 
 def test_run_log_records_every_event_as_it_happens(make_agent, tmp_path):
@@ -202,7 +200,7 @@ def test_the_decode_after_a_failure_is_told_which_reply_to_steer_away_from(make_
     events_of(agent)
     model.assert_complete()
     assert model.calls[0].params.avoid == ()
-    assert [json.loads(text) for text in model.calls[1].params.avoid] == [broken]
+    assert model.calls[1].params.avoid == ('{"tool": "run_python"}\n```python\nraise SystemExit(3)\n```',)
     assert model.calls[2].params.avoid == ()  # the call after it worked: nothing to avoid
 
 
@@ -212,7 +210,7 @@ def test_a_repeated_successful_call_leaves_its_tool_out_of_the_next_decode(make_
     events = events_of(agent)
     model.assert_complete()
     assert events[-1].status == "done" and agent.result.answer == "1"
-    schemas = [json.dumps(c.json_schema) for c in model.calls]
+    schemas = [c.constraint_json() for c in model.calls]
     assert '"const": "run_python"' in schemas[1]
     assert '"const": "run_python"' not in schemas[2] and '"const": "finish"' in schemas[2]
 
@@ -226,12 +224,12 @@ def test_a_bare_expression_shows_its_value(make_agent):
 def test_actions_carry_a_thought_only_when_configured(make_agent):
     agent, model = make_agent([act("run_python", code="print(1)"), act("finish", answer="1")])
     events_of(agent)
-    assert '"thought"' not in json.dumps(model.calls[0].json_schema)
+    assert '"thought"' not in model.calls[0].constraint_json()
     assert not any('"thought"' in m.content for m in model.calls[1].messages if m.role == "assistant")
     agent, model = make_agent([act("run_python", thought="compute", code="print(1)"), act("finish", answer="1")],
                               thoughts=True)
     events_of(agent)
-    assert '"thought"' in json.dumps(model.calls[0].json_schema)
+    assert '"thought"' in model.calls[0].constraint_json()
     assert '"thought": "compute"' in model.calls[1].messages[-2].content
 
 
@@ -251,7 +249,7 @@ def test_finish_is_sent_back_while_a_file_the_goal_asks_for_is_missing(make_agen
     sent_back = [e for e in events if isinstance(e, Observation) and e.tool == "finish" and not e.ok]
     assert len(sent_back) == 1 and "mymath.py" in sent_back[0].output and "notes.txt" not in sent_back[0].output
     assert "write mymath.py" in model.calls[2].messages[-1].content  # the model reads why
-    offered = [json.dumps(c.json_schema) for c in model.calls]
+    offered = [c.constraint_json() for c in model.calls]
     assert '"const": "finish"' not in offered[2] and '"const": "finish"' in offered[3]  # one step without it
     assert agent.result.status == "done" and agent.result.answer == "written"
     assert (workspace / "mymath.py").is_file()

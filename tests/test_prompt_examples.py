@@ -31,6 +31,18 @@ def test_selection_is_stable_and_ties_keep_library_order():
     assert goals(select_examples("gamma please", library)) == ["alpha", "gamma"]
 
 
+def test_an_added_tool_that_matches_the_goal_better_replaces_the_examples():
+    weather = ["get_weather Get the current weather report for a city."]
+    assert select_examples("What is the weather in Paris right now?", examples(), added_tools=weather) == []
+    # an example that matches better than the added tool stays; an added tool that does not match changes nothing
+    csv_goal = "What is the total of the cost column in orders.csv?"
+    assert goals(select_examples(csv_goal, examples(), added_tools=weather)) == goals(
+        select_examples(csv_goal, examples()))
+    chosen = select_examples("Is the review in review.txt positive or negative weather?", examples(),
+                             added_tools=weather)
+    assert chosen and chosen[-1]["steps"][0]["tool"] == "classify_sentiment"
+
+
 def test_every_shipped_example_uses_real_tools_with_valid_arguments():
     registry = default_tools(shell=True)
     for example in examples():

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.action import parse_action, step_schema
+from agent.action import step_schema
+from agent.action_format import parse_action, step_grammar
 from agent.config import AgentConfig
 from agent.history import build_messages
 from agent.llm.base import DecodingParams
@@ -28,20 +29,24 @@ GOALS = [
 ]
 
 
+@pytest.mark.parametrize("action_format", ["raw", "json"])
 @pytest.mark.parametrize("goal", GOALS)
-def test_a_constrained_step_always_parses_into_a_valid_action(real_model, tmp_path, goal):
-    agent = Agent(real_model, config=AgentConfig(workspace=tmp_path, plan=False))
+def test_a_constrained_step_always_parses_into_a_valid_action(real_model, tmp_path, goal, action_format):
+    agent = Agent(real_model, config=AgentConfig(workspace=tmp_path, plan=False, action_format=action_format))
     state = RunState(goal=goal)
     context = agent.prompt_context(state)
     messages = build_messages(context, state, feedback=None, budget_tokens=4096, count=real_model.count_tokens)
-    schema = step_schema(agent.tools, thoughts=agent.config.thoughts)
+    schema = step_schema(agent.tools, thoughts=False) if action_format == "json" else None
+    grammar = step_grammar(agent.tools) if action_format == "raw" else None
     for temperature in (0.0, 0.9):
-        generation = real_model.generate(messages, json_schema=schema,
+        generation = real_model.generate(messages, json_schema=schema, grammar=grammar,
                                          params=DecodingParams(max_new_tokens=400, temperature=temperature,
                                                                seed=1))
         assert generation.finished, generation.text
         action = parse_action(generation.text, agent.tools)  # raises if the reply is not a valid action
         assert action.tool in agent.tools
+        if action_format == "raw" and agent.tools.get(action.tool).body is not None:
+            assert context.render(action) == generation.text  # history shows the reply as it was written
 
 
 def test_cli_run_json_prints_the_contract_and_keeps_a_log(tmp_path):

@@ -124,8 +124,9 @@ def test_without_namespaces_it_refuses_unless_unsafe(workspace: Path,
     assert "--unsafe-local" in (unavailable_reason("local", SandboxConfig()) or "")
     with LocalSandbox(workspace, SandboxConfig(unsafe_local=True)) as box:
         assert "namespaces" not in box.limits and box.isolation is None
-        result = box.exec(["sh", "-c", "echo $HOME"])
-        assert result.ok and result.stdout == f"{workspace}\n"
+        result = box.exec(["sh", "-c", "echo $HOME; id -u"])
+        assert result.ok and result.stdout.split()[0] == str(workspace)
+        assert result.stdout.split()[1] != "0"  # not even then as root
         assert box._executor is None  # never the executor without a PID namespace: it kills what it sees
 
 
@@ -247,9 +248,30 @@ def test_cli_exec_rejects_an_unknown_backend(workspace: Path) -> None:
     assert result.exit_code == 2
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="as root, code runs as uid 0 without capabilities")
+@pytest.mark.skipif(os.geteuid() == 0, reason="as root, code runs as an unprivileged uid")
 def test_runs_as_the_calling_user(box: LocalSandbox) -> None:
     assert box.exec(["id", "-u"]).stdout.strip() == str(os.geteuid())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only an agent run as root switches user")
+def test_as_root_code_runs_as_the_sandbox_uid_and_its_files_come_back(box: LocalSandbox, workspace: Path) -> None:
+    config = SandboxConfig()
+    result = box.exec(["sh", "-c", "id -u; id -g; id -G; echo made > made.txt; mkdir sub; touch sub/x"])
+    assert result.stdout.split() == [str(config.sandbox_uid), str(config.sandbox_gid), str(config.sandbox_gid)]
+    assert (workspace / "made.txt").stat().st_uid == config.sandbox_uid
+    box.close()
+    for path in (workspace / "made.txt", workspace / "sub", workspace / "sub" / "x"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (0, 0), path  # handed back to the owner
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only an agent run as root switches user")
+def test_as_root_a_workspace_owned_by_a_user_is_worked_on_as_that_user(tmp_path: Path) -> None:
+    workspace = tmp_path / "users-workspace"
+    workspace.mkdir()
+    os.chown(workspace, 4242, 4242)
+    with LocalSandbox(workspace, SandboxConfig(timeout_s=10)) as box:
+        assert box.exec(["sh", "-c", "id -u; touch mine"]).stdout.split() == ["4242"]
+    assert (workspace / "mine").stat().st_uid == 4242
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="cgroups are writable by root only")

@@ -8,7 +8,7 @@ import pytest
 
 from agent.errors import SetupError
 from agent.events import ActionChosen, Observation, RunFinished
-from agent.store import EVENTS_FILE, RunStore
+from agent.store import EVENTS_FILE, RunIdError, RunStore
 from agent.testing import act
 
 
@@ -29,12 +29,48 @@ def test_torn_last_line_is_ignored_and_cut_before_appending(tmp_path):
     assert len(lines) == 2 and all(json.loads(line) for line in lines)
 
 
-def test_a_damaged_line_in_the_middle_is_an_error(tmp_path):
+def test_a_damaged_middle_line_is_skipped_reported_by_number_and_never_appended_to(tmp_path):
     store = RunStore(tmp_path)
-    store.create("r2", {"goal": "g", "config": {}}).close()
-    (tmp_path / "r2" / EVENTS_FILE).write_text('garbage\n{"type": "x"}\n')
-    with pytest.raises(ValueError, match="line 1"):
-        store.load("r2")
+    writer = store.create("r2", {"goal": "g", "config": {}})
+    writer.append(Observation(1, "list_dir", "a", True))
+    writer.append(Observation(2, "list_dir", "b", True))
+    writer.close()
+    path = tmp_path / "r2" / EVENTS_FILE
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "garbage", '{"type": "x"}', lines[1]]) + "\n")
+    log = store.load("r2")
+    assert log.damaged and log.problems == ["events.jsonl lines 2, 3 are not a valid event (skipped)"]
+    assert [e.output for e in log.events] == ["a", "b"]  # the rest of the run is still there
+    with pytest.raises(SetupError, match="lines 2, 3"):
+        store.reopen("r2")
+
+
+def test_a_run_in_progress_holds_its_log_and_cannot_be_removed_or_reopened(tmp_path):
+    store = RunStore(tmp_path)
+    writer = store.create("r3", {"goal": "g", "config": {}})
+    assert store.is_running("r3")
+    with pytest.raises(SetupError, match="in progress"):
+        store.reopen("r3")
+    with pytest.raises(SetupError, match="in progress"):
+        store.remove("r3")
+    writer.close()
+    assert not store.is_running("r3")
+    store.remove("r3")
+    assert not store.exists("r3") and store.list_ids() == []
+
+
+def test_an_id_prefix_names_one_run_or_is_refused(tmp_path):
+    store = RunStore(tmp_path)
+    for run_id in ("20261201-101010-aaaaaa", "20261201-101010-abbbbb", "20261202-090000-cccccc"):
+        store.create(run_id, {"goal": "g", "config": {}}).close()
+    assert store.resolve("20261202") == "20261202-090000-cccccc"
+    assert store.resolve("20261201-101010-ab") == "20261201-101010-abbbbb"
+    assert store.resolve("20261201-101010-aaaaaa") == "20261201-101010-aaaaaa"
+    with pytest.raises(RunIdError, match="matches 2 runs"):
+        store.resolve("20261201")
+    for unknown in ("nope", "", "../20261202-090000-cccccc"):
+        with pytest.raises(RunIdError, match="no run"):
+            store.resolve(unknown)
 
 
 def _kill_after_action(agent):

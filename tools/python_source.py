@@ -1,12 +1,15 @@
-"""Source-level help for run_python: show the value of a trailing expression, as a REPL or notebook does.
+"""Source-level help for run_python: show the value of a trailing expression, as a REPL or notebook does,
+and refuse code that does not compile before it costs a sandbox call.
 
 Small models often write `2 ** 20` or `len(text.split())` and forget print(); the run then says nothing.
-The code is only parsed here (never run), and only a top-level trailing expression is touched.
+The code is only parsed or compiled here (never run), and only a top-level trailing expression is touched.
 """
 
 from __future__ import annotations
 
 import ast
+import traceback
+import warnings
 
 VALUE_NAME = "_autogpt_value"
 
@@ -30,6 +33,21 @@ def echo_last_expression(code: str) -> str:
             f"if {VALUE_NAME} is not None:\n"
             f"    print({VALUE_NAME} if isinstance({VALUE_NAME}, str) else repr({VALUE_NAME}))")
     return source[:start].decode("utf-8") + echo + source[end:].decode("utf-8")
+
+
+def compile_problem(code: str) -> str | None:
+    """Python's own complaint about code that does not compile, as the sandbox would print it; else None."""
+    try:
+        with warnings.catch_warnings():  # invalid escapes and the like warn on stderr: not ours to print
+            warnings.simplefilter("ignore")
+            compile(code, "<string>", "exec", dont_inherit=True)
+    except SyntaxError as exc:  # IndentationError and TabError too
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    except ValueError as exc:  # a NUL byte in the source
+        detail = f"ValueError: {exc}"
+    else:
+        return None
+    return f"[the code does not compile, so it was not run]\n{detail}"
 
 
 def silence_hint(code: str) -> str:

@@ -11,6 +11,7 @@ from tools.execute import run_python, run_shell
 from tools.files import list_dir, read_file, write_file
 
 FINISH = "finish"
+PYTHON = run_python.name  # the tool whose calls share one Python session in a run
 ANSWER_MAX_CHARS = 500  # the grammar closes the answer here: a rambling answer still ends as valid JSON
 
 

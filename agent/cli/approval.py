@@ -6,11 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.syntax import Syntax
 
 from agent.action import Action
 from agent.approval import NOBODY_THERE, ApprovalPolicy, Decision, Preview, parse_decision, preview_action
+from agent.cli.render import shown
+from agent.cli.terminal_text import printable
 
 
 class TerminalApprover:
@@ -20,7 +21,7 @@ class TerminalApprover:
                  policy: ApprovalPolicy | None = None) -> None:
         self.console = console
         self.workspace = Path(workspace)
-        self.ask = ask or (lambda prompt: console.input(escape(prompt)))
+        self.ask = ask or (lambda prompt: console.input(shown(prompt)))
         self.policy = policy or ApprovalPolicy()
 
     def __call__(self, action: Action) -> str | None:
@@ -41,11 +42,12 @@ class TerminalApprover:
         return self.policy.settle(action, decision, detail)
 
     def show(self, preview: Preview) -> None:
-        self.console.print(f"[bold yellow]approve?[/] {escape(preview.title)}")
-        body = preview.body.rstrip("\n")
+        self.console.print(f"[bold yellow]approve?[/] {shown(preview.title)}")
+        body = printable(preview.body.rstrip("\n"))  # code with an ESC in it must not redraw this screen
         self.console.print(Syntax(body, preview.syntax, theme="ansi_dark", word_wrap=True))
 
     def _ask_decision(self, tool: str) -> Decision:
+        tool = printable(tool)
         prompt = f"Allow {tool}? [y]es / [n]o / [a]lways for {tool} / [e]dit instruction: "
         while (decision := parse_decision(self.ask(prompt))) is None:
             self.console.print("please answer y, n, a or e")

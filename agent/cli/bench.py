@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,28 +25,39 @@ from agent.bench import (
     report_json,
 )
 from agent.cli.batch import retry_line
+from agent.cli.mcp_tools import mcp_settings
 from agent.cli.options import (
+    ActionFormatOpt,
+    AdapterOpt,
+    McpConfigOpt,
+    McpCwdOpt,
+    McpOpt,
     ModelOpt,
+    PythonSessionOpt,
     RayAddressOpt,
     RayFlag,
     RetriesOpt,
     SandboxOpt,
     WorkerCpusOpt,
     WorkerMemoryOpt,
+    action_format_for,
     fail,
     open_worker_pool,
     ray_settings,
 )
+from agent.cli.render import shown
 from agent.config import AgentConfig
 from agent.scale.executor import WorkerOptions
 from agent.scale.runner import GoalRunner
 from agent.store import RunStore
 from sandbox.base import SandboxConfig, SandboxKind
+from tools.mcp_config import McpServerConfig
 
 
 def bench_command(
     suite: Annotated[Path, typer.Argument(help="JSONL file, one task per line")],
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     sandbox: SandboxOpt = SandboxKind.AUTO,
     workers: Annotated[int, typer.Option(min=1, help="tasks run at once: each in its own `autogpt run` "
                                          "process, or with --ray on a pool of this many actors")] = 1,
@@ -59,25 +69,41 @@ def bench_command(
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="where the runs are recorded")] = None,
     keep_workspaces: Annotated[bool, typer.Option(help="keep each task's workspace to look at")] = False,
+    mcp: McpOpt = None,
+    mcp_config: McpConfigOpt = None,
+    mcp_cwd: McpCwdOpt = None,
+    action_format: ActionFormatOpt = None,
+    python_session: PythonSessionOpt = True,
+    worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before each "
+                                                        "goal (default: the run's own default)")] = None,
     ray: RayFlag = False,
     ray_address: RayAddressOpt = "",
     worker_cpus: WorkerCpusOpt = None,
     worker_memory: WorkerMemoryOpt = "",
     retries: RetriesOpt = 2,
 ) -> None:
-    """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time."""
+    """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time.
+    Each task's run starts the MCP servers given here for itself."""
     console = Console()
     try:
         tasks = select_tasks(load_suite(suite), only, limit)
     except SuiteError as exc:
         fail(str(exc))
-    settings = BenchSettings(model=model, sandbox=sandbox, task_seconds=task_seconds,
+    if adapter is not None and not adapter.is_dir():
+        fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")
+    extra = (("--unsafe-local",) if unsafe_local else ()) + (
+        ("--worked-examples", str(worked_examples)) if worked_examples is not None else ())
+    settings = BenchSettings(model=model, adapter=adapter, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
-                             extra_args=("--unsafe-local",) if unsafe_local else ())
+                             extra_args=extra + mcp_run_args(mcp, mcp_config, mcp_cwd)
+                             + (("--action-format", action_format.value) if action_format else ())
+                             + (() if python_session else ("--no-python-session",)))
     on_ray = ray_settings(ray, ray_address, worker_cpus, worker_memory)
-    pool = runner = None
+    pool = runner = base = None
     if on_ray is not None:  # one model per actor, loaded before the first task
-        pool = open_worker_pool(console, workers, WorkerOptions(model), on_ray)
+        base = actor_run_config(sandbox, unsafe_local, mcp_settings(mcp, mcp_config, mcp_cwd),
+                                action_format_for(action_format, model), python_session, worked_examples)
+        pool = open_worker_pool(console, workers, WorkerOptions(model, adapter=_adapter_path(adapter)), on_ray)
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -95,7 +121,6 @@ def bench_command(
         if pool is not None:
             runner = GoalRunner(pool, RunStore(runs_dir), retries=retries,
                                 on_retry=lambda retry: progress.console.print(retry_line(retry)))
-            base = AgentConfig(sandbox=sandbox, sandbox_config=SandboxConfig(unsafe_local=unsafe_local))
             run_task = pool_run_task(runner.run, base)
         bench = Bench(settings, run_task=run_task, workers=workers, on_result=show)
         try:
@@ -119,6 +144,29 @@ def bench_command(
         raise typer.Exit(130)
 
 
+def actor_run_config(sandbox: SandboxKind, unsafe_local: bool, mcp: tuple[list[McpServerConfig], Path | None],
+                     action_format: str, python_session: bool, worked_examples: int | None) -> AgentConfig:
+    """What each task's run on an actor is given: the options an `autogpt run` of the task would get."""
+    config = AgentConfig(sandbox=sandbox, mcp=mcp[0], mcp_config=mcp[1], action_format=action_format,
+                         sandbox_config=SandboxConfig(unsafe_local=unsafe_local, python_session=python_session))
+    return config if worked_examples is None else config.model_copy(update={"worked_examples": worked_examples})
+
+
+def _adapter_path(adapter: Path | None) -> str:
+    return str(adapter.resolve()) if adapter is not None else ""
+
+
+def mcp_run_args(commands: list[str] | None, config_file: Path | None, cwd: Path | None) -> tuple[str, ...]:
+    """The `autogpt run` options that give each task the same MCP servers (checked here, once)."""
+    servers, config_path = mcp_settings(commands, config_file, cwd)
+    if not servers and config_path is None:
+        return ()
+    args = [arg for text in commands or [] for arg in ("--mcp", text)]
+    if config_path is not None:
+        args += ["--mcp-config", str(config_path)]
+    return (*args, "--mcp-cwd", str((cwd or Path.cwd()).resolve()))
+
+
 def _write(out: Path, report: BenchReport) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + ".partial")
@@ -134,21 +182,22 @@ def select_tasks(tasks: list[SuiteTask], only: str, limit: int) -> list[SuiteTas
 
 
 def report_table(report: BenchReport) -> Table:
-    table = Table(title=f"{report.suite}  ·  model {report.model}  ·  sandbox {report.sandbox}")
+    adapter = f" + adapter {report.adapter}" if report.adapter else ""
+    table = Table(title=f"{report.suite}  ·  model {report.model}{adapter}  ·  sandbox {report.sandbox}")
     for name, justify in [("task", "left"), ("pass", "center"), ("status", "left"), ("steps", "right"),
                           ("tokens in/out", "right"), ("seconds", "right"), ("answer", "left")]:
         table.add_column(name, justify=justify, overflow="fold" if name in ("task", "answer") else "ellipsis")
     for r in report.tasks:
         answer = (r.answer or r.error).replace("\n", " ")
-        table.add_row(escape(r.id), "[green]✓[/]" if r.passed else "[red]✗[/]", r.status, str(r.steps),
+        table.add_row(shown(r.id), "[green]✓[/]" if r.passed else "[red]✗[/]", r.status, str(r.steps),
                       f"{r.tokens_in}/{r.tokens_out}", f"{r.seconds:.1f}",
-                      escape(answer[:80] + ("…" if len(answer) > 80 else "")))
+                      shown(answer[:80] + ("…" if len(answer) > 80 else "")))
     return table
 
 
 def _result_line(r: TaskResult) -> str:
     mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
-    return f"{mark} {escape(r.id)}  [dim]{r.status}, {r.steps} steps, {r.seconds:.1f} s[/]"
+    return f"{mark} {shown(r.id)}  [dim]{r.status}, {r.steps} steps, {r.seconds:.1f} s[/]"
 
 
 def _totals_line(report: BenchReport) -> str:

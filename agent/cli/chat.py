@@ -19,17 +19,36 @@ from rich.table import Table
 
 from agent.approval import ApprovalPolicy
 from agent.cli.approval import TerminalApprover
-from agent.cli.options import DeviceOpt, DtypeOpt, ModelOpt, RunsDir, SandboxOpt, fail, load_model
-from agent.cli.render import MARK, render_event
-from agent.cli.runs import summarize
+from agent.cli.mcp_tools import mcp_registry, mcp_settings
+from agent.cli.options import (
+    ActionFormatOpt,
+    AdapterOpt,
+    DeviceOpt,
+    DtypeOpt,
+    McpConfigOpt,
+    McpCwdOpt,
+    McpOpt,
+    ModelOpt,
+    RunsDir,
+    SandboxOpt,
+    action_format_for,
+    fail,
+    load_model,
+)
+from agent.cli.render import MARK, render_event, shown
+from agent.cli.run import check_inputs
+from agent.cli.runs import status_text, summarize
 from agent.config import AgentConfig, Budget
 from agent.errors import SetupError
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
+from agent.goal import goal_problem
 from agent.llm.base import ModelSetupError
+from agent.llm.loading import device_problem, dtype_problem
 from agent.loop import Agent
 from agent.state import RunState
-from agent.store import RunStore
+from agent.store import RunStore, new_run_id
 from sandbox.base import SandboxKind
+from tools.base import ToolRegistry
 
 MAX_REMEMBERED = 4  # earlier goals summarized into a follow-up goal
 PROMPT = "autogpt> "
@@ -154,7 +173,7 @@ class LiveStatus:
 
     def _refresh(self) -> None:
         tail = _shorten(self._text, 10_000)[-60:]
-        self._status.update(f"[bold]{escape(self._what)}[/] [dim]{escape(tail)}[/]")
+        self._status.update(f"[bold]{shown(self._what)}[/] [dim]{shown(tail)}[/]")
 
 
 class Chat:
@@ -174,8 +193,8 @@ class Chat:
 
     def loop(self) -> int:
         """Read goals and commands until /quit, Ctrl-D or a second Ctrl-C; returns the exit code."""
-        self.console.print(f"[bold]Auto-GPT chat[/]  model [cyan]{escape(self.agent.model.name)}[/] on "
-                           f"[cyan]{self.agent.model.device}[/]  workspace {escape(str(self.workspace))}  "
+        self.console.print(f"[bold]Auto-GPT chat[/]  model [cyan]{shown(self.agent.model.name)}[/] on "
+                           f"[cyan]{self.agent.model.device}[/]  workspace {shown(str(self.workspace))}  "
                            f"approval {'on' if self.approving else 'off'}.  Type a goal, or /help.")
         while True:
             try:
@@ -211,9 +230,12 @@ class Chat:
         self.agent.approver = self.approver if on else None
 
     def work_on(self, goal: str) -> None:
-        state, status, stream = RunState(), None, None
+        if (problem := goal_problem(goal)) is not None:
+            self.console.print(f"[bold red]error:[/] {escape(problem)}")
+            return
+        run_id, state, stopped, stream = new_run_id(), RunState(), None, None
         try:
-            stream = self.agent.stream(self.session.goal_text(goal))
+            stream = self.agent.stream(self.session.goal_text(goal), run_id=run_id)
             for event in stream:
                 state.apply(event)
                 self.live.follow(event, state)
@@ -223,23 +245,33 @@ class Chat:
                     render_event(self.console, event, verbose=self.verbose)
         except KeyboardInterrupt:
             self.guard.press()
-            status = "stopped"
+            stopped = ("interrupted", "stopped by Ctrl-C")
             self.live.stop()
             self.console.print(f"[yellow]stopped[/] at step {state.step}; the run is kept "
-                               f"(`autogpt resume {state.run_id}` continues it).  Ctrl-C again leaves.")
+                               f"(`autogpt resume {run_id}` continues it).  Ctrl-C again leaves.")
         except SetupError as exc:
             self.live.stop()
-            self.console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            self.console.print(f"[bold red]error:[/] {shown(str(exc))}")
             return
         except Exception as exc:  # the session outlives a crashed run; its log stays resumable
-            status = "crashed"
+            stopped = ("crashed", " ".join(f"{type(exc).__name__}: {exc}".split()))
             self.live.stop()
-            self.console.print(f"[bold red]the run crashed:[/] {type(exc).__name__}: {escape(str(exc))}")
+            self.console.print(f"[bold red]the run crashed:[/] {shown(stopped[1])}")
         finally:
             self.live.stop()
             if stream is not None:
                 stream.close()  # type: ignore[attr-defined]  # a generator: its finally closes the log
-        self.session.record(goal, state, status)
+        if stopped is not None and state.final is None:
+            self._record_stop(run_id, state.step, *stopped)
+        outcome = {"interrupted": "stopped", "crashed": "crashed"}[stopped[0]] if stopped else None
+        self.session.record(goal, state, outcome)
+
+    def _record_stop(self, run_id: str, step: int, kind: str, why: str) -> None:
+        """The run's last record says why it stopped (it stays resumable)."""
+        try:
+            self.agent.store.append(run_id, ErrorEvent(step, kind, why))
+        except (OSError, SetupError):
+            pass  # the run never got a log (stopped while starting), or it cannot be written
 
     def command(self, line: str) -> bool:
         """Run a /command; False means leave."""
@@ -255,14 +287,14 @@ class Chat:
             self.show_runs()
         elif name == "/model":
             model = self.agent.model
-            self.console.print(f"model [cyan]{escape(model.name)}[/] on [cyan]{model.device}[/] (spec "
-                               f"{escape(self.agent.model_spec)}, context {model.context_window} tokens)")
+            self.console.print(f"model [cyan]{shown(model.name)}[/] on [cyan]{model.device}[/] (spec "
+                               f"{shown(self.agent.model_spec)}, context {model.context_window} tokens)")
         elif name == "/approve" and arg in ("on", "off", ""):
             if arg:
                 self.set_approval(arg == "on")
             self.console.print(f"approval is {'on' if self.approving else 'off'}")
         else:
-            self.console.print(f"unknown command {escape(line)}; /help lists them")
+            self.console.print(f"unknown command {shown(line)}; /help lists them")
         return True
 
     def show_plan(self) -> None:
@@ -273,16 +305,18 @@ class Chat:
         self.console.print(f"[bold]plan[/] of run {run.run_id}")
         for index, step in enumerate(run.plan, start=1):
             mark = escape(f"[{MARK[step.status]}]")
-            self.console.print(f"  {mark} {index}. {escape(step.text)}  [dim]{step.status}[/]")
+            self.console.print(f"  {mark} {index}. {shown(step.text)}  [dim]{step.status}[/]")
 
     def show_runs(self, limit: int = 10) -> None:
-        table = Table("id", "status", "steps", "goal")
-        for run_id in self.agent.store.list_ids()[:limit]:
-            try:
-                row = summarize(self.agent.store.load(run_id))
-            except ValueError:
-                continue
-            table.add_row(row["id"], row["status"], str(row["steps"]), escape(_shorten(_first_line(row["goal"]), 60)))
+        table = Table()
+        table.add_column("id", no_wrap=True, min_width=22)  # an id is never cut: it is what you copy
+        table.add_column("status", no_wrap=True)
+        table.add_column("steps")
+        table.add_column("goal", no_wrap=True, overflow="ellipsis", ratio=1)
+        store = self.agent.store
+        for run_id in store.list_ids()[:limit]:
+            row = summarize(store.load(run_id), store.is_running(run_id))
+            table.add_row(row["id"], status_text(row), str(row["steps"]), shown(_first_line(row["goal"])))
         self.console.print(table if table.row_count else "no runs yet")
 
     def _ask(self, prompt: str) -> str:
@@ -292,34 +326,51 @@ class Chat:
 def chat_command(
     workspace: Annotated[Path, typer.Option(help="folder the agent works in")] = Path("."),
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     sandbox: SandboxOpt = SandboxKind.AUTO,
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     shell: Annotated[bool, typer.Option(help="offer the run_shell tool")] = False,
     plan: Annotated[bool, typer.Option(help="ask the model for a short plan first")] = False,
     max_steps: Annotated[int, typer.Option(min=1, help="most model decisions per goal")] = 12,
+    action_format: ActionFormatOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
     approve: Annotated[bool, typer.Option("--approve/--no-approve",
                                           help="ask before writing files or running code")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show full arguments and outputs")] = False,
+    mcp: McpOpt = None,
+    mcp_config: McpConfigOpt = None,
+    mcp_cwd: McpCwdOpt = None,
 ) -> None:
-    """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace."""
+    """An interactive session: type goals, follow-ups and /commands; the agent works in one workspace.
+    MCP servers run for the whole session."""
     console = Console()
+    check_inputs(device_problem(device), dtype_problem(dtype))
+    workspace = workspace.resolve()
     if not workspace.is_dir():
         fail(f"workspace {workspace} is not a directory")
+    mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps), plan=plan, shell=shell,
-                         sandbox=sandbox)
+                         sandbox=sandbox, mcp=mcp_servers, mcp_config=mcp_file,
+                         action_format=action_format_for(action_format, model))
     config.sandbox_config.unsafe_local = unsafe_local
+    with mcp_registry(config, console) as tools:
+        _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose, adapter)
+
+
+def _session(console: Console, config: AgentConfig, tools: ToolRegistry | None, model: str, device: str,
+             dtype: str, runs_dir: Path | None, approve: bool, verbose: bool, adapter: Path | None = None) -> None:
     try:
         with console.status(f"loading model {model} ..."):
-            chat_model = load_model(model, device=device, dtype=dtype)
+            chat_model = load_model(model, device=device, dtype=dtype, adapter=adapter)
     except ModelSetupError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _enable_line_editing()
-    agent = Agent(chat_model, config=config, store=RunStore(runs_dir), model_spec=model)
+    agent = Agent(chat_model, config=config, tools=tools, store=RunStore(runs_dir), model_spec=model,
+                  adapter=str(adapter.resolve()) if adapter else "")
     raise typer.Exit(Chat(console, agent, approve, verbose).loop())
 
 

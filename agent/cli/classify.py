@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from agent.cli.options import fail
+from agent.cli.terminal_text import safe_json
 
 classify_app = typer.Typer(add_completion=False, no_args_is_help=True,
                            help="Label texts: sentiment, zero-shot topic, or named entities (JSON output).")
@@ -42,10 +43,10 @@ def _texts(text: str, file: Path | None, column: str) -> list[str]:
 def _emit(texts: list[str], results: list[dict[str, Any]], as_json: bool) -> None:
     records = [{"text": t, **r} for t, r in zip(texts, results, strict=True)]
     if as_json:
-        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        typer.echo(safe_json(records, ensure_ascii=False, indent=2))
     else:
         for record in records:
-            typer.echo(json.dumps(record, ensure_ascii=False))
+            typer.echo(safe_json(record, ensure_ascii=False))
 
 
 def _run(call: Any, *args: Any) -> Any:

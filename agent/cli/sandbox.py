@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from agent.cli.options import fail
+from agent.cli.terminal_text import safe_json
 from sandbox.base import SandboxConfig, SandboxKind, SandboxUnavailable
 
 sandbox_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -64,5 +65,5 @@ def exec_command(
         result = sandbox.exec(list(command), timeout_s=timeout)
     finally:
         sandbox.close()
-    print(json.dumps(result.to_json()))
+    print(safe_json(result.to_json()))
 

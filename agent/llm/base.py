@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from agent.llm.reply_grammar import ReplyGrammar
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -50,10 +52,12 @@ class ChatModel(Protocol):
         messages: list[ChatMessage],
         *,
         json_schema: dict[str, Any] | None = None,
+        grammar: ReplyGrammar | None = None,
         params: DecodingParams = DecodingParams(),
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
-        """Complete the chat; with `json_schema`, the output is constrained to match it."""
+        """Complete the chat; with `json_schema` (or `grammar`: JSON, then maybe a fenced block), the output
+        is constrained to match it. A backend that cannot constrain to a grammar asks for it in words."""
         ...
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:

@@ -1,309 +1,311 @@
-/* Matrix products with weights kept in GGUF's Q4_1 / Q8_0 blocks and float32 activations (x86-64, AVX2 + FMA).
+/* Matrix products with weights kept in GGUF's Q4_1 / Q8_0 blocks and float32 activations (x86-64).
 
-   y[m, r] = sum over k of x[m, k] * w[r, k] for the M (1..8 per call) rows of x, where row r of w is stored as
-   blocks of 32 weights along k:
-     Q4_1: w = d * q + min, q in 0..15 (16 bytes of nibbles: low nibble = element j, high = element j + 16);
-     Q8_0: w = d * q,       q in -127..127 (32 bytes).
-   Every weight value is the one the float32 checkpoint holds; only the summation order differs from a dense
-   float32 product. A decode step reads 5-8x fewer bytes of weights than float32 does, and that is the point:
-   one token of a small model is memory-bound. The input can first go through what precedes each matrix in a
-   llama layer (RMSNorm, or SiLU(gate) * up), and the product can be added to y (the residual), which saves
-   small tensor ops per token; `decode_attention` does the same for rotary + cache writes + attention.
-   Compiled at first use by agent/llm/block_kernels.py. */
+   y[m, r] = sum over k of x[m, k] * w[r, k] for up to MAX_ROWS rows of x, w in packed rows (block_kernels.h).
+   Every weight value is the one the float32 checkpoint holds, and every product is a float32 product of that
+   weight and x: only the summation order differs from a dense float32 product. A decode step reads 5-8x
+   fewer bytes of weights than float32 does, and that is the point: one token of a small model is bound by
+   memory bandwidth.
+
+   Two builds of this file (block_kernels.py picks by CPU):
+   - AVX-512F: a Q4_1 block's 16 possible weights d * i + m are made with one FMA and each nibble
+     picks its weight with one permute (vpermps reads only an index's low 4 bits, so the high nibble needs
+     just a shift and the low one nothing): 2 ops per 16 weights before the FMA with x, against 4 for
+     integer-to-float conversion. Q8_0 converts (256 values: no table).
+   - AVX2 + FMA + F16C: nibbles are converted to float, two rows at a time; the min term is added per
+     block as m * (x's block sum).
+   The float16 scales of a row are converted once per row, into a small array. */
 #include <math.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <immintrin.h>
 
-#define MAX_ROWS 8
+#include "block_kernels.h"
 
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+#define MAX_BLOCKS 1024 /* k <= 32768 */
+#define PREFETCH 8192   /* bytes ahead in the weight stream: 11.3 -> 7.7 ms for a token's layers (AVX-512) */
+
+/* Ask for the lines of the row PREFETCH bytes ahead: the hardware prefetcher alone leaves the stream at
+   half the bandwidth a plain read of the same bytes gets, while the core is busy with the products.
+   A macro: GCC finds a function made of prefetches free of side effects and drops its calls. */
+#define PREFETCH_AHEAD(row, stride) \
+    for (size_t o_ = 0; o_ < (stride); o_ += 64) _mm_prefetch((const char *)((row) + PREFETCH + o_), _MM_HINT_T0)
+
+size_t packed_row_bytes(int kind, int k) {
+    const size_t nb = (size_t)k / BLOCK;
+    return kind == KIND_Q4_1 ? nb * (4 + 16) : nb * 2 + (size_t)k;
 }
 
-/* e^x per lane (x clamped to [-87, 88]): Cephes' expf polynomial, ~1 ulp */
-static inline __m256 exp_lanes(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(x, x), x), _mm256_set1_ps(1.0f));
-    const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(scale));
+/* float16 scales [count] -> float32 */
+static inline void scales_to_float(const uint16_t *h, int count, float *out) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < count; i++) out[i] = _cvtsh_ss(h[i]);
 }
 
-/* the four horizontal sums of a, b, c, d */
-static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+static inline void store_row(float *y, int add, float v) { *y = add ? *y + v : v; }
+
+#ifdef __AVX512F__
+
+/* Q4_1 rows [first, first + count), M rows of x. */
+static inline __attribute__((always_inline)) void q4_1_rows(const float *x, const int M, int K, const uint8_t *w,
+                                                           int first, int count, float *y, int N, int add) {
+    const int nb = K / BLOCK;
+    const size_t stride = packed_row_bytes(KIND_Q4_1, K);
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    float d[MAX_BLOCKS], m[MAX_BLOCKS];
+    for (int r = first; r < first + count; r++) {
+        const uint8_t *row = w + (size_t)r * stride, *q = row + 4 * (size_t)nb;
+        PREFETCH_AHEAD(row, stride);
+        scales_to_float((const uint16_t *)row, nb, d);
+        scales_to_float((const uint16_t *)row + nb, nb, m);
+        __m512 lo[MAX_ROWS], hi[MAX_ROWS];
+        for (int j = 0; j < M; j++) lo[j] = hi[j] = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16 * b)));
+            const __m512 table = _mm512_fmadd_ps(_mm512_set1_ps(d[b]), iota, _mm512_set1_ps(m[b]));
+            const __m512 w0 = _mm512_permutexvar_ps(v, table);                        /* elements 0..15 */
+            const __m512 w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);  /* elements 16..31 */
+            for (int j = 0; j < M; j++) {
+                const float *xb = x + (size_t)j * K + BLOCK * b;
+                lo[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xb), lo[j]);
+                hi[j] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), hi[j]);
+            }
+        }
+        for (int j = 0; j < M; j++) store_row(y + (size_t)j * N + r, add, _mm512_reduce_add_ps(_mm512_add_ps(lo[j], hi[j])));
+    }
 }
 
-/* sum over 32 elements of f[i] * x[i], as 8 lanes */
-#define DOT32(f, xb) _mm256_fmadd_ps((f)[3], _mm256_loadu_ps((xb) + 24), _mm256_fmadd_ps((f)[2], \
-    _mm256_loadu_ps((xb) + 16), _mm256_fmadd_ps((f)[1], _mm256_loadu_ps((xb) + 8), \
-    _mm256_mul_ps((f)[0], _mm256_loadu_ps(xb)))))
+static inline __attribute__((always_inline)) void q8_0_rows(const float *x, const int M, int K, const uint8_t *w,
+                                                           int first, int count, float *y, int N, int add) {
+    const int nb = K / BLOCK;
+    const size_t stride = packed_row_bytes(KIND_Q8_0, K);
+    float d[MAX_BLOCKS];
+    for (int r = first; r < first + count; r++) {
+        const uint8_t *row = w + (size_t)r * stride;
+        const int8_t *q = (const int8_t *)(row + 2 * (size_t)nb);
+        PREFETCH_AHEAD(row, stride);
+        scales_to_float((const uint16_t *)row, nb, d);
+        __m512 lo[MAX_ROWS], hi[MAX_ROWS];
+        for (int j = 0; j < M; j++) lo[j] = hi[j] = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const __m512 db = _mm512_set1_ps(d[b]);
+            const __m512 w0 = _mm512_mul_ps(db, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                _mm_loadu_si128((const __m128i *)(q + BLOCK * b)))));
+            const __m512 w1 = _mm512_mul_ps(db, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                _mm_loadu_si128((const __m128i *)(q + BLOCK * b + 16)))));
+            for (int j = 0; j < M; j++) {
+                const float *xb = x + (size_t)j * K + BLOCK * b;
+                lo[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xb), lo[j]);
+                hi[j] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), hi[j]);
+            }
+        }
+        for (int j = 0; j < M; j++) store_row(y + (size_t)j * N + r, add, _mm512_reduce_add_ps(_mm512_add_ps(lo[j], hi[j])));
+    }
+}
+
+#define ROW_GROUP 8 /* rows of x per pass over the weights: two accumulators each stay in registers */
+
+#else /* AVX2 */
 
 static inline __attribute__((always_inline)) void unpack_q4(const uint8_t *p, __m256 *f) {
     const __m128i low = _mm_set1_epi8(0x0F);
-    __m128i v = _mm_loadu_si128((const __m128i *)p);
-    __m128i lo = _mm_and_si128(v, low), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low);
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    const __m128i lo = _mm_and_si128(v, low), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low);
     f[0] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo));
     f[1] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)));
     f[2] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi));
     f[3] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)));
 }
 
-static inline __attribute__((always_inline)) void unpack_q8(const int8_t *p, __m256 *f) {
-    for (int i = 0; i < 4; i++)
-        f[i] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * i))));
-}
+#define DOT32(f, xb) _mm256_fmadd_ps((f)[3], _mm256_loadu_ps((xb) + 24), _mm256_fmadd_ps((f)[2], \
+    _mm256_loadu_ps((xb) + 16), _mm256_fmadd_ps((f)[1], _mm256_loadu_ps((xb) + 8), \
+    _mm256_mul_ps((f)[0], _mm256_loadu_ps(xb)))))
 
-/* Q4_1: y [M, N] (+)= x [M, K] @ w.T for q [N, K/32, 16], d and mins [N, K/32], two rows of w at a time (the
-   x loads are shared and the two chains independent: 9.8 vs 11.2 ms for a token's layers, against one row
-   with a separate pass for the min term). The min term is added per block as min * (x's block sum, as 8
-   lanes in xsums [M, nb, 8]). An odd last row is paired with itself. */
-static inline __attribute__((always_inline)) void q4_1_rows(const float *x, const int M, int K, const uint8_t *q,
-                                                           const float *d, const float *mins, const float *xsums,
-                                                           int N, float *y, int add) {
-    const int nb = K / 32;
-    for (int r = 0; r < N; r += 2) {
-        const int r2 = r + 1 < N ? r + 1 : r;
-        __m256 acc[MAX_ROWS], acc2[MAX_ROWS];
-        for (int m = 0; m < M; m++) acc[m] = acc2[m] = _mm256_setzero_ps();
+/* Two rows of w at a time (the x loads are shared, the chains independent); the min term is
+   m * (x's block sum, as 8 lanes: xsums [M, nb, 8]). An odd last row is paired with itself. */
+static inline __attribute__((always_inline)) void q4_1_pairs(const float *x, const int M, int K, const uint8_t *w,
+                                                            const float *xsums, int first, int count, float *y,
+                                                            int N, int add) {
+    const int nb = K / BLOCK;
+    const size_t stride = packed_row_bytes(KIND_Q4_1, K);
+    float d0[MAX_BLOCKS], m0[MAX_BLOCKS], d1[MAX_BLOCKS], m1[MAX_BLOCKS];
+    for (int r = first; r < first + count; r += 2) {
+        const int r2 = r + 1 < first + count ? r + 1 : r;
+        const uint8_t *row = w + (size_t)r * stride, *row2 = w + (size_t)r2 * stride;
+        PREFETCH_AHEAD(row, 2 * stride);
+        scales_to_float((const uint16_t *)row, nb, d0);
+        scales_to_float((const uint16_t *)row + nb, nb, m0);
+        scales_to_float((const uint16_t *)row2, nb, d1);
+        scales_to_float((const uint16_t *)row2 + nb, nb, m1);
+        const uint8_t *q = row + 4 * (size_t)nb, *q2 = row2 + 4 * (size_t)nb;
+        __m256 acc[8], acc2[8];
+        for (int j = 0; j < M; j++) acc[j] = acc2[j] = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
             __m256 f[4], g[4];
-            unpack_q4(q + ((size_t)r * nb + b) * 16, f);
-            unpack_q4(q + ((size_t)r2 * nb + b) * 16, g);
-            const __m256 d0 = _mm256_broadcast_ss(d + (size_t)r * nb + b);
-            const __m256 d1 = _mm256_broadcast_ss(d + (size_t)r2 * nb + b);
-            const __m256 min0 = _mm256_broadcast_ss(mins + (size_t)r * nb + b);
-            const __m256 min1 = _mm256_broadcast_ss(mins + (size_t)r2 * nb + b);
-            for (int m = 0; m < M; m++) {
-                const float *xb = x + (size_t)m * K + 32 * b;
-                const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
-                const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
-                const __m256 xs = _mm256_loadu_ps(xsums + ((size_t)m * nb + b) * 8);
-                const __m256 t = _mm256_fmadd_ps(f[3], x3, _mm256_fmadd_ps(f[2], x2,
-                                                 _mm256_fmadd_ps(f[1], x1, _mm256_mul_ps(f[0], x0))));
-                const __m256 u = _mm256_fmadd_ps(g[3], x3, _mm256_fmadd_ps(g[2], x2,
-                                                 _mm256_fmadd_ps(g[1], x1, _mm256_mul_ps(g[0], x0))));
-                acc[m] = _mm256_fmadd_ps(min0, xs, _mm256_fmadd_ps(d0, t, acc[m]));
-                acc2[m] = _mm256_fmadd_ps(min1, xs, _mm256_fmadd_ps(d1, u, acc2[m]));
+            unpack_q4(q + 16 * b, f);
+            unpack_q4(q2 + 16 * b, g);
+            for (int j = 0; j < M; j++) {
+                const float *xb = x + (size_t)j * K + BLOCK * b;
+                const __m256 xs = _mm256_loadu_ps(xsums + ((size_t)j * nb + b) * 8);
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(m0[b]), xs, _mm256_fmadd_ps(_mm256_set1_ps(d0[b]), DOT32(f, xb), acc[j]));
+                acc2[j] = _mm256_fmadd_ps(_mm256_set1_ps(m1[b]), xs, _mm256_fmadd_ps(_mm256_set1_ps(d1[b]), DOT32(g, xb), acc2[j]));
             }
         }
-        for (int m = 0; m < M; m++) {
-            float *out = y + (size_t)m * N;
-            out[r] = (add ? out[r] : 0.0f) + hsum(acc[m]);
-            if (r2 != r) out[r2] = (add ? out[r2] : 0.0f) + hsum(acc2[m]);
+        for (int j = 0; j < M; j++) {
+            store_row(y + (size_t)j * N + r, add, hsum256(acc[j]));
+            if (r2 != r) store_row(y + (size_t)j * N + r2, add, hsum256(acc2[j]));
         }
     }
 }
 
-/* Q8_0 one row at a time, blocks alternating between two accumulators: faster here than row pairs
-   (2.5-2.9 vs 4.6-5.5 ms for the 49152-row output projection), unlike Q4_1. */
-static inline __attribute__((always_inline)) void q8_0_rows(const float *x, const int M, int K, const int8_t *q,
-                                                           const float *d, int N, float *y, int add) {
-    const int nb = K / 32;
-    for (int r = 0; r < N; r++) {
-        const int8_t *qr = q + (size_t)r * K;
-        const float *dr = d + (size_t)r * nb;
-        __m256 even[MAX_ROWS], odd[MAX_ROWS];
-        for (int m = 0; m < M; m++) even[m] = odd[m] = _mm256_setzero_ps();
-        int b = 0;
-        for (; b + 1 < nb; b += 2) {
-            __m256 f[4], g[4];
-            unpack_q8(qr + 32 * b, f);
-            unpack_q8(qr + 32 * b + 32, g);
-            const __m256 d0 = _mm256_broadcast_ss(dr + b), d1 = _mm256_broadcast_ss(dr + b + 1);
-            for (int m = 0; m < M; m++) {
-                const float *xb = x + (size_t)m * K + 32 * b;
-                even[m] = _mm256_fmadd_ps(d0, DOT32(f, xb), even[m]);
-                odd[m] = _mm256_fmadd_ps(d1, DOT32(g, xb + 32), odd[m]);
-            }
-        }
-        if (b < nb) {
+static inline __attribute__((always_inline)) void q8_0_rows(const float *x, const int M, int K, const uint8_t *w,
+                                                           int first, int count, float *y, int N, int add) {
+    const int nb = K / BLOCK;
+    const size_t stride = packed_row_bytes(KIND_Q8_0, K);
+    float d[MAX_BLOCKS];
+    for (int r = first; r < first + count; r++) {
+        const uint8_t *row = w + (size_t)r * stride;
+        const int8_t *q = (const int8_t *)(row + 2 * (size_t)nb);
+        PREFETCH_AHEAD(row, stride);
+        scales_to_float((const uint16_t *)row, nb, d);
+        __m256 even[8], odd[8];
+        for (int j = 0; j < M; j++) even[j] = odd[j] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
             __m256 f[4];
-            unpack_q8(qr + 32 * b, f);
-            const __m256 d0 = _mm256_broadcast_ss(dr + b);
-            for (int m = 0; m < M; m++)
-                even[m] = _mm256_fmadd_ps(d0, DOT32(f, x + (size_t)m * K + 32 * b), even[m]);
+            for (int i = 0; i < 4; i++)
+                f[i] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + BLOCK * b + 8 * i))));
+            const __m256 db = _mm256_set1_ps(d[b]);
+            for (int j = 0; j < M; j++) {
+                __m256 *acc = b % 2 ? &odd[j] : &even[j];
+                *acc = _mm256_fmadd_ps(db, DOT32(f, x + (size_t)j * K + BLOCK * b), *acc);
+            }
         }
-        for (int m = 0; m < M; m++) {
-            float *out = y + (size_t)m * N + r;
-            *out = (add ? *out : 0.0f) + hsum(_mm256_add_ps(even[m], odd[m]));
-        }
+        for (int j = 0; j < M; j++) store_row(y + (size_t)j * N + r, add, hsum256(_mm256_add_ps(even[j], odd[j])));
     }
 }
 
-/* The input row a matrix of a llama layer takes: RMSNorm(x) * norm_w, or SiLU(gate) * up for x = gate|up. */
-static void prepare_rows(const float *x, int M, int K, const float *norm_w, float eps, int gated, float *out) {
-    for (int m = 0; m < M; m++) {
-        float *o = out + (size_t)m * K;
-        if (gated) {
-            const float *g = x + (size_t)m * 2 * K, *u = g + K;
-            for (int k = 0; k < K; k += 8) {
-                const __m256 gk = _mm256_loadu_ps(g + k);
-                const __m256 e = exp_lanes(_mm256_sub_ps(_mm256_setzero_ps(), gk));
-                _mm256_storeu_ps(o + k, _mm256_mul_ps(_mm256_div_ps(gk, _mm256_add_ps(_mm256_set1_ps(1.0f), e)),
-                                                      _mm256_loadu_ps(u + k)));
-            }
-        } else {
-            const float *xm = x + (size_t)m * K;
-            __m256 ss = _mm256_setzero_ps();
-            for (int k = 0; k < K; k += 8) {
-                const __m256 v = _mm256_loadu_ps(xm + k);
-                ss = _mm256_fmadd_ps(v, v, ss);
-            }
-            const __m256 scale = _mm256_set1_ps(1.0f / sqrtf(hsum(ss) / (float)K + eps));
-            for (int k = 0; k < K; k += 8)
-                _mm256_storeu_ps(o + k, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xm + k), scale),
-                                                      _mm256_loadu_ps(norm_w + k)));
-        }
-    }
-}
+#define ROW_GROUP 8
+
+#endif
 
 /* One copy of each kernel per row count, so that the accumulators live in registers. */
-#define BY_ROWS(F, ...) switch (M) { \
-    case 1: F(in, 1, __VA_ARGS__); break; case 2: F(in, 2, __VA_ARGS__); break; \
-    case 3: F(in, 3, __VA_ARGS__); break; case 4: F(in, 4, __VA_ARGS__); break; \
-    case 5: F(in, 5, __VA_ARGS__); break; case 6: F(in, 6, __VA_ARGS__); break; \
-    case 7: F(in, 7, __VA_ARGS__); break; default: F(in, 8, __VA_ARGS__); }
+#define BY_ROWS(F, M, ...) switch (M) { \
+    case 1: F(1, __VA_ARGS__); break; case 2: F(2, __VA_ARGS__); break; case 3: F(3, __VA_ARGS__); break; \
+    case 4: F(4, __VA_ARGS__); break; case 5: F(5, __VA_ARGS__); break; case 6: F(6, __VA_ARGS__); break; \
+    case 7: F(7, __VA_ARGS__); break; default: F(8, __VA_ARGS__); }
+
+#ifdef __AVX512F__
+#define Q4_1(M, x, K, w, xs, first, count, y, N, add) q4_1_rows(x, M, K, w, first, count, y, N, add)
+#else
+#define Q4_1(M, x, K, w, xs, first, count, y, N, add) q4_1_pairs(x, M, K, w, xs, first, count, y, N, add)
+#endif
+#define Q8_0(M, x, K, w, xs, first, count, y, N, add) q8_0_rows(x, M, K, w, first, count, y, N, add)
+
+/* x's block sums as 8 lanes, [rows, nb, 8]: the AVX2 Q4_1 kernel's min term */
+static const float *block_sums(const float *x, int rows, int k) {
+#ifdef __AVX512F__
+    (void)x, (void)rows, (void)k;
+    return NULL;
+#else
+    const int nb = k / BLOCK;
+    float *sums = scratch(7, (size_t)rows * nb * 8);
+    for (int j = 0; j < rows; j++)
+        for (int b = 0; b < nb; b++) {
+            const float *xb = x + (size_t)j * k + BLOCK * b;
+            _mm256_storeu_ps(sums + ((size_t)j * nb + b) * 8,
+                             _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+                                           _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24))));
+        }
+    return sums;
+#endif
+}
+
+static void matmul_groups(const packed_matrix *w, const float *in, const float *xsums, int rows, int first,
+                          int count, float *y, int add) {
+    const int nb = w->k / BLOCK;
+    for (int g = 0; g < rows; g += ROW_GROUP) {  /* more rows than fit in registers: another pass */
+        const int M = rows - g < ROW_GROUP ? rows - g : ROW_GROUP;
+        const float *x = in + (size_t)g * w->k, *xs = xsums ? xsums + (size_t)g * nb * 8 : NULL;
+        float *out = y + (size_t)g * w->n;
+        (void)xs;  /* only the AVX2 Q4_1 kernel takes block sums */
+        if (w->kind == KIND_Q4_1) {
+            BY_ROWS(Q4_1, M, x, w->k, w->rows, xs, first, count, out, w->n, add)
+        } else {
+            BY_ROWS(Q8_0, M, x, w->k, w->rows, xs, first, count, out, w->n, add)
+        }
+    }
+}
+
+void matmul_rows(const packed_matrix *w, const float *in, int rows, int first, int count, float *y, int add) {
+    matmul_groups(w, in, w->kind == KIND_Q4_1 ? block_sums(in, rows, w->k) : NULL, rows, first, count, y, add);
+}
+
+void silu_gate_rows(const float *x, int rows, int k, float *out) {
+    for (int j = 0; j < rows; j++) {
+        const float *g = x + (size_t)j * 2 * k, *u = g + k;
+        float *o = out + (size_t)j * k;
+        for (int i = 0; i < k; i += 8) {
+            const __m256 gi = _mm256_loadu_ps(g + i);
+            const __m256 e = exp_lanes(_mm256_sub_ps(_mm256_setzero_ps(), gi));
+            _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_div_ps(gi, _mm256_add_ps(_mm256_set1_ps(1.0f), e)),
+                                                  _mm256_loadu_ps(u + i)));
+        }
+    }
+}
+
+void rms_norm_rows(const float *x, int rows, int k, const float *norm_w, float eps, float *out) {
+    for (int j = 0; j < rows; j++) {
+        const float *xj = x + (size_t)j * k;
+        float *o = out + (size_t)j * k;
+        __m256 ss = _mm256_setzero_ps();
+        for (int i = 0; i < k; i += 8) {
+            const __m256 v = _mm256_loadu_ps(xj + i);
+            ss = _mm256_fmadd_ps(v, v, ss);
+        }
+        const __m256 scale = _mm256_set1_ps(1.0f / sqrtf(hsum256(ss) / (float)k + eps));
+        for (int i = 0; i < k; i += 8)
+            _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xj + i), scale),
+                                                  _mm256_loadu_ps(norm_w + i)));
+    }
+}
+
+typedef struct {
+    const packed_matrix *w;
+    const float *in, *xsums;
+    int rows, add;
+    float *y;
+} matmul_task;
+
+static void matmul_range(void *ctx, int first, int count) {
+    const matmul_task *t = ctx;
+    matmul_groups(t->w, t->in, t->xsums, t->rows, first, count, t->y, t->add);
+}
+
+void parallel_matmul(const packed_matrix *w, const float *in, int rows, float *y, int add) {
+    matmul_task t = {w, in, w->kind == KIND_Q4_1 ? block_sums(in, rows, w->k) : NULL, rows, add, y};
+    const size_t bytes = packed_row_bytes(w->kind, w->k);
+    const int chunk = bytes >= 65536 ? 1 : (int)(65536 / bytes);  /* ~64 KB of weights per claim */
+    run_parallel(w->n, chunk, matmul_range, &t);
+}
 
 int block_kernels_max_rows(void) { return MAX_ROWS; }
 
-/* y[M, N] (+)= prepare(x) @ w.T for w [N, K] in blocks of `kind` (0: Q4_1 with mins, 1: Q8_0).
-   x is [M, K], or [M, 2K] when gated; norm_w (RMSNorm weight, [K]) may be NULL; add: y += instead of y =.
-   Returns 0, or -1 for arguments it cannot take. */
-int block_matmul(int kind, const float *x, int M, int K, const void *q, const float *d, const float *mins,
-                 int N, float *y, const float *norm_w, float eps, int gated, int add) {
-    if (K % 32 || M < 1 || M > MAX_ROWS || (kind != 0 && kind != 1)) return -1;
-    const int nb = K / 32;
-    /* prepared input rows [M, K], then x's block sums as 8 lanes [M, nb, 8] (for Q4_1's min term) */
-    float *buffer = aligned_alloc(32, (size_t)M * K * sizeof(float) + (size_t)M * nb * 8 * sizeof(float));
-    if (!buffer) return -1;
+/* y [M, N] (+)= prepare(x) @ w.T for w [N, K] in packed rows of `kind` (0: Q4_1, 1: Q8_0).
+   x is [M, K], or [M, 2K] when gated; norm_w (RMSNorm weight, [K]) may be NULL; add: y += instead of y =. */
+int block_matmul(int kind, const float *x, int M, int K, const uint8_t *rows, int N, float *y,
+                 const float *norm_w, float eps, int gated, int add) {
+    if (K % 32 || K / BLOCK > MAX_BLOCKS || M < 1 || M > MAX_ROWS || (kind != KIND_Q4_1 && kind != KIND_Q8_0))
+        return -1;
+    const packed_matrix w = {kind, K, N, rows};
     const float *in = x;
     if (norm_w || gated) {
-        prepare_rows(x, M, K, norm_w, eps, gated, buffer);
-        in = buffer;
+        float *prepared = scratch(0, (size_t)M * K);
+        if (gated)
+            silu_gate_rows(x, M, K, prepared);
+        else
+            rms_norm_rows(x, M, K, norm_w, eps, prepared);
+        in = prepared;
     }
-    float *xsums = buffer + (size_t)M * K;
-    if (kind == 0) {
-        for (int m = 0; m < M; m++)
-            for (int b = 0; b < nb; b++) {
-                const float *xb = in + (size_t)m * K + 32 * b;
-                _mm256_storeu_ps(xsums + ((size_t)m * nb + b) * 8,
-                                 _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
-                                               _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24))));
-            }
-        BY_ROWS(q4_1_rows, K, (const uint8_t *)q, d, mins, xsums, N, y, add)
-    } else {
-        BY_ROWS(q8_0_rows, K, (const int8_t *)q, d, N, y, add)
-    }
-    free(buffer);
-    return 0;
-}
-
-/* Attention of M new tokens (positions start..start+M-1) in one llama layer, in place of rotary + cache
-   writes + SDPA, which cost ~15 small tensor ops per layer for a one-token step.
-   qkv [M, (H + 2 KV) hd]: q|k|v as the qkv matrix wrote them (q and k with rotary pairs adjacent);
-   rope [capacity, hd/2] complex (cos, sin) pairs; k_cache, v_cache: this layer's [KV, capacity, hd];
-   out [M, H hd]. Query m sees keys 0..start+m. hd must be a multiple of 8. */
-int decode_attention(const float *qkv, int M, int start, int H, int KV, int hd, int capacity, const float *rope,
-                     float *k_cache, float *v_cache, float *out) {
-    if (hd % 8 || M < 1 || M > MAX_ROWS || H % KV || start + M > capacity) return -1;
-    const int width = (H + 2 * KV) * hd, group = H / KV, end = start + M;
-    float *q = aligned_alloc(32, (size_t)M * H * hd * sizeof(float) + 32);
-    float *scores = aligned_alloc(32, ((size_t)end * sizeof(float) + 31) / 32 * 32);
-    if (!q || !scores) { free(q); free(scores); return -1; }
-    for (int m = 0; m < M; m++) {  /* rotate q and k (one complex multiply per pair), store k and v */
-        const int pos = start + m;
-        const float *row = qkv + (size_t)m * width, *rot = rope + (size_t)pos * hd;
-        for (int h = 0; h < H + KV; h++) {
-            float *dst = h < H ? q + ((size_t)m * H + h) * hd : k_cache + ((size_t)(h - H) * capacity + pos) * hd;
-            const float *src = row + (size_t)h * hd;
-            for (int i = 0; i < hd; i += 2) {
-                const float a = src[i], b = src[i + 1], c = rot[i], s = rot[i + 1];
-                dst[i] = a * c - b * s;
-                dst[i + 1] = a * s + b * c;
-            }
-        }
-        for (int g = 0; g < KV; g++) {
-            const float *src = row + (size_t)(H + KV + g) * hd;
-            float *dst = v_cache + ((size_t)g * capacity + pos) * hd;
-            for (int i = 0; i < hd; i++) dst[i] = src[i];
-        }
-    }
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int m = 0; m < M; m++) {
-        const int keys = start + m + 1;
-        for (int h = 0; h < H; h++) {
-            const float *qh = q + ((size_t)m * H + h) * hd;
-            const float *kh = k_cache + (size_t)(h / group) * capacity * hd;
-            const float *vh = v_cache + (size_t)(h / group) * capacity * hd;
-            float top = -INFINITY;
-            int j = 0;
-            for (; j + 4 <= keys; j += 4) {  /* four keys at a time: four independent FMA chains */
-                const float *k0 = kh + (size_t)j * hd;
-                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-                for (int i = 0; i < hd; i += 8) {
-                    const __m256 qi = _mm256_loadu_ps(qh + i);
-                    a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k0 + i), a0);
-                    a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k0 + hd + i), a1);
-                    a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k0 + 2 * hd + i), a2);
-                    a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k0 + 3 * hd + i), a3);
-                }
-                _mm_storeu_ps(scores + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
-            }
-            for (; j < keys; j++) {
-                __m256 acc = _mm256_setzero_ps();
-                for (int i = 0; i < hd; i += 8)
-                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(qh + i), _mm256_loadu_ps(kh + (size_t)j * hd + i), acc);
-                scores[j] = hsum(acc) * scale;
-            }
-            for (j = 0; j < keys; j++) top = scores[j] > top ? scores[j] : top;
-            __m256 sums = _mm256_setzero_ps();
-            for (j = 0; j + 8 <= keys; j += 8) {
-                const __m256 p = exp_lanes(_mm256_sub_ps(_mm256_loadu_ps(scores + j), _mm256_set1_ps(top)));
-                _mm256_storeu_ps(scores + j, p);
-                sums = _mm256_add_ps(sums, p);
-            }
-            float total = hsum(sums);
-            for (; j < keys; j++) total += scores[j] = expf(scores[j] - top);
-            const __m256 norm = _mm256_set1_ps(1.0f / total);
-            float *oh = out + ((size_t)m * H + h) * hd;
-            for (int i0 = 0; i0 < hd; i0 += 64) {  /* up to 8 accumulators of output dims, one pass over v */
-                const int lanes = (hd - i0 < 64 ? hd - i0 : 64) / 8;
-                __m256 acc[8];
-                for (int c = 0; c < 8; c++) acc[c] = _mm256_setzero_ps();
-                if (lanes == 8) {
-                    for (j = 0; j < keys; j++) {
-                        const __m256 p = _mm256_set1_ps(scores[j]);
-                        const float *vj = vh + (size_t)j * hd + i0;
-                        for (int c = 0; c < 8; c++) acc[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * c), acc[c]);
-                    }
-                } else {
-                    for (j = 0; j < keys; j++) {
-                        const __m256 p = _mm256_set1_ps(scores[j]);
-                        const float *vj = vh + (size_t)j * hd + i0;
-                        for (int c = 0; c < lanes; c++) acc[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * c), acc[c]);
-                    }
-                }
-                for (int c = 0; c < lanes; c++) _mm256_storeu_ps(oh + i0 + 8 * c, _mm256_mul_ps(acc[c], norm));
-            }
-        }
-    }
-    free(q);
-    free(scores);
+    parallel_matmul(&w, in, M, y, add);
     return 0;
 }

@@ -1,15 +1,20 @@
 """Products with weights in the GGUF's own blocks (`block_weights`) and float32 activations, in C.
 
-A one-token decode step is memory-bound, and the default model's blocks are 100 MB against float32's
+A decode step is bound by memory bandwidth, and the default model's blocks are 96 MB against float32's
 537 MB. The products differ from float32's only in summation order. So:
 
-- `load_kernels` compiles `block_kernels.c` once per machine with the system C compiler (AVX2 + FMA) into
-  the cache directory; without a compiler or those CPU features, the engine stays on dense float32.
+- `load_kernels` compiles the C sources (`block_kernels.h` lists them and their entry points) once per
+  machine with the system C compiler into the cache directory: an AVX-512 build where the CPU has
+  AVX-512F, else AVX2 + FMA + F16C; without a compiler or those features, the engine stays dense.
 - `BlockMatrix` multiplies up to 16 rows (a decode step, a draft, forced grammar tokens) with the kernel,
-  8 at a time, and more rows (a prefill, compute-bound, where MKL is better) with the dense float32 matrix.
-- `Kernels.attention` does rotary, the cache writes and attention of such a step in one call.
+  and more rows (a prefill, compute-bound, where MKL is better) with the dense float32 matrix.
+- `Kernels.attention` does rotary, the cache writes and attention of such a step in one call, and
+  `fused_step.FusedStep` a whole forward pass of one.
+- `Kernels.set_threads(n)` splits each product over n threads (the caller and n - 1 workers); results are
+  the same for any n.
 
-`AUTOGPT_BLOCK_KERNELS=0` turns the kernels off (benchmarks compare both).
+`AUTOGPT_BLOCK_KERNELS=0` turns the kernels off; `AUTOGPT_KERNEL_ISA=avx2` takes the AVX2 build on an
+AVX-512 CPU (benchmarks and tests compare both).
 """
 
 from __future__ import annotations
@@ -24,27 +29,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SOURCE = Path(__file__).with_name("block_kernels.c")
-MAX_ROWS = 8  # the kernel's row limit per call (block_kernels.c's MAX_ROWS)
-KERNEL_ROWS = 16  # up to this many rows, kernel calls of MAX_ROWS rows beat the dense matrix (MKL)
-COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-shared", "-fPIC")
+HERE = Path(__file__).parent
+SOURCES = tuple(HERE / n for n in ("block_kernels.c", "decode_attention.c", "decode_step.c", "kernel_threads.c",
+                                   "memory_probe.c"))
+HEADER = HERE / "block_kernels.h"
+MAX_ROWS = 16  # the kernels' row limit per call (block_kernels.h's MAX_ROWS)
+BASE_FLAGS = ("-O3", "-mavx2", "-mfma", "-mf16c", "-shared", "-fPIC", "-pthread")
+ISA_FLAGS = {"avx512": ("-mavx512f",), "avx2": ()}
+ISA_CPU_FLAGS = {"avx512": {"avx2", "fma", "f16c", "avx512f"}, "avx2": {"avx2", "fma", "f16c"}}
+KIND = {"q4_1": 0, "q8_0": 1}
+PROBES = {"read": 0, "copy": 1, "triad": 2}
 
 
 class Kernels:
-    """The compiled kernel, called through ctypes (the call releases the GIL)."""
+    """The compiled kernels, called through ctypes (a call releases the GIL)."""
 
-    Q4_1, Q8_0 = 0, 1
-
-    def __init__(self, library: Path) -> None:
+    def __init__(self, library: Path, isa: str) -> None:
         lib = ctypes.CDLL(str(library))
         p, i = ctypes.c_void_p, ctypes.c_int
-        lib.block_matmul.argtypes = [i, p, i, i, p, p, p, i, p, p, ctypes.c_float, i, i]
+        lib.block_matmul.argtypes = [i, p, i, i, p, i, p, p, ctypes.c_float, i, i]
         lib.decode_attention.argtypes = [p, i, i, i, i, i, i, p, p, p, p]
-        lib.block_matmul.restype = lib.decode_attention.restype = lib.block_kernels_max_rows.restype = i
+        lib.decode_step.argtypes = [p, p, i, i, i, p]
+        lib.kernel_threads.argtypes = [i]
+        lib.memory_bandwidth.argtypes = [i, ctypes.c_size_t, i]
+        lib.memory_bandwidth.restype = ctypes.c_double
+        for name in ("block_matmul", "decode_attention", "decode_step", "kernel_threads", "block_kernels_max_rows"):
+            getattr(lib, name).restype = i
         if lib.block_kernels_max_rows() != MAX_ROWS:
-            raise OSError(f"{library} was built from another version of {SOURCE.name}")
+            raise OSError(f"{library} was built from another version of the kernels")
+        self.isa = isa
         self.block_matmul = lib.block_matmul
+        self.decode_step = lib.decode_step
         self._attention = lib.decode_attention
+        self._lib = lib
+
+    def set_threads(self, n: int) -> int:
+        """Split each product over n threads from now on (call it between steps); the count in use."""
+        return int(self._lib.kernel_threads(max(1, int(n))))
+
+    @property
+    def threads(self) -> int:
+        return int(self._lib.kernel_threads(0))
+
+    def memory_bandwidth(self, probe: str, megabytes: int, reps: int = 5) -> float:
+        """GB/s of a STREAM-style `probe` ("read", "copy", "triad") over arrays of `megabytes` MiB each, on
+        the kernel threads: the best of `reps` passes (-1 when the arrays cannot be allocated)."""
+        return float(self._lib.memory_bandwidth(PROBES[probe], megabytes << 20, reps))
 
     def attention(self, qkv: Any, start: int, heads: int, kv_heads: int, rope: Any, k_cache: Any,
                   v_cache: Any) -> Any | None:
@@ -66,17 +96,17 @@ class Kernels:
 
 def load_kernels(cache_dir: Path) -> Kernels | None:
     """The kernels, compiled into `cache_dir` on first use; None where they cannot run or be built."""
-    if os.environ.get("AUTOGPT_BLOCK_KERNELS", "1") == "0" or not cpu_supported():
+    isa = pick_isa()
+    if os.environ.get("AUTOGPT_BLOCK_KERNELS", "1") == "0" or isa is None:
         return None
-    source = SOURCE.read_bytes()
     compiler = os.environ.get("CC") or "cc"
-    digest = hashlib.sha256(source + " ".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:12]
-    library = cache_dir / f"block_kernels-{digest}.so"
+    flags = (*BASE_FLAGS, *ISA_FLAGS[isa])
+    library = cache_dir / library_name(compiler, isa)
     for attempt in range(2):
         try:
             if not library.is_file():
-                _compile(compiler, library)
-            return Kernels(library)
+                _compile(compiler, flags, library)
+            return Kernels(library, isa)
         except (OSError, subprocess.SubprocessError):
             if attempt == 0 and library.is_file():
                 library.unlink(missing_ok=True)  # a damaged library is built again, once
@@ -85,24 +115,36 @@ def load_kernels(cache_dir: Path) -> Kernels | None:
     return None
 
 
-def cpu_supported() -> bool:
+def library_name(compiler: str, isa: str) -> str:
+    """The compiled library's file name: it changes with the sources, the compiler and the flags."""
+    text = b"".join(p.read_bytes() for p in (HEADER, *SOURCES))
+    digest = hashlib.sha256(text + " ".join((compiler, *BASE_FLAGS, *ISA_FLAGS[isa])).encode()).hexdigest()[:12]
+    return f"block_kernels-{isa}-{digest}.so"
+
+
+def pick_isa() -> str | None:
+    """"avx512" or "avx2": the best build this CPU runs (AUTOGPT_KERNEL_ISA=avx2 asks for the lesser), or None."""
+    words = _cpu_flags()
+    order = ("avx2",) if os.environ.get("AUTOGPT_KERNEL_ISA") == "avx2" else ("avx512", "avx2")
+    return next((isa for isa in order if ISA_CPU_FLAGS[isa] <= words), None)
+
+
+def _cpu_flags() -> set[str]:
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
+        return set()
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return False
-    words = set(flags.split())
-    return {"avx2", "fma"} <= words
+        return set()
 
 
-def _compile(compiler: str, library: Path) -> None:
+def _compile(compiler: str, flags: tuple[str, ...], library: Path) -> None:
     if shutil.which(compiler) is None:
         raise OSError(f"no C compiler ({compiler})")
     library.parent.mkdir(parents=True, exist_ok=True)
     tmp = library.with_name(f"{library.name}.tmp{os.getpid()}")
     try:
-        subprocess.run([compiler, *COMPILE_FLAGS, "-o", str(tmp), str(SOURCE)], check=True,
+        subprocess.run([compiler, *flags, "-o", str(tmp), *map(str, SOURCES), "-lm"], check=True,
                        capture_output=True, timeout=120)
         os.replace(tmp, library)  # atomic: another process sees no library or a whole one
     finally:
@@ -111,11 +153,11 @@ def _compile(compiler: str, library: Path) -> None:
 
 @dataclass
 class BlockMatrix:
-    """A matrix of a llama layer in blocks: `dense`'s interface, the kernel for up to MAX_ROWS rows."""
+    """A matrix of a llama layer in packed rows: `dense`'s interface, the kernel for up to MAX_ROWS rows."""
 
     dense: Any  # llama_engine.DenseMatrix: the same weights in float32 [K, N], for more rows
     kind: str  # "q4_1" or "q8_0"
-    parts: dict[str, Any]
+    rows: Any  # uint8 [N, row bytes]: block_weights.pack_rows
     kernels: Kernels
 
     def __post_init__(self) -> None:
@@ -124,16 +166,13 @@ class BlockMatrix:
         self._torch = torch
         self.k, self.n = (int(v) for v in self.dense.weight.shape)
         self.eps = self.dense.eps
-        self._kind = Kernels.Q4_1 if self.kind == "q4_1" else Kernels.Q8_0
-        mins = self.parts.get("mins")
-        self._blocks = (self.parts["q"].data_ptr(), self.parts["d"].data_ptr(),
-                        None if mins is None else mins.data_ptr())
+        self.code = KIND[self.kind]
 
     def __call__(self, x: Any, norm: Any = None, gated: bool = False, add_to: Any = None) -> Any:
         """add_to + (x, after `norm` (RMSNorm) or `gated` (SiLU(gate) * up)) @ w; may reuse add_to's storage."""
         width = self.k * (2 if gated else 1)
         rows = x.numel() // width
-        if rows > KERNEL_ROWS or x.dtype != self._torch.float32:
+        if rows > MAX_ROWS or x.dtype != self._torch.float32:
             return self.dense(x, norm=norm, gated=gated, add_to=add_to)
         x = x.contiguous()
         if add_to is not None and add_to.is_contiguous():
@@ -142,14 +181,11 @@ class BlockMatrix:
             y = self._torch.empty((*x.shape[:-1], self.n), dtype=x.dtype)
             if add_to is not None:
                 y.copy_(add_to)
-        for first in range(0, rows, MAX_ROWS):  # the kernel takes MAX_ROWS rows at a time
-            count = min(MAX_ROWS, rows - first)
-            status = self.kernels.block_matmul(
-                self._kind, x.data_ptr() + 4 * first * width, count, self.k, *self._blocks, self.n,
-                y.data_ptr() + 4 * first * self.n, None if norm is None else norm.data_ptr(), self.eps, int(gated),
-                int(add_to is not None))
-            if status != 0:
-                raise RuntimeError(f"block kernel refused a [{count}, {self.k}] x [{self.k}, {self.n}] product")
+        status = self.kernels.block_matmul(self.code, x.data_ptr(), rows, self.k, self.rows.data_ptr(), self.n,
+                                           y.data_ptr(), None if norm is None else norm.data_ptr(), self.eps,
+                                           int(gated), int(add_to is not None))
+        if status != 0:
+            raise RuntimeError(f"block kernel refused a [{rows}, {self.k}] x [{self.k}, {self.n}] product")
         return y
 
 
@@ -157,9 +193,8 @@ def matrix_for(name: str, stored: dict[str, Any], kernels: Kernels | None, dense
     """Engine tensor `name` as a BlockMatrix when the kernel runs and the tensor has blocks, else `dense`."""
     if kernels is None:
         return dense
-    for kind in ("q4_1", "q8_0"):
-        prefix = f"{name}@{kind}."
-        parts = {key[len(prefix):]: t for key, t in stored.items() if key.startswith(prefix)}
-        if parts:
-            return BlockMatrix(dense, kind, parts, kernels)
+    for kind in KIND:
+        rows = stored.get(f"{name}@{kind}")
+        if rows is not None:
+            return BlockMatrix(dense, kind, rows, kernels)
     return dense

@@ -2,8 +2,10 @@
 
 The default model ships as Q4_1 layers and a Q8_0 embedding, so every float32 weight of its de-quantized
 checkpoint is exactly one block's value. The blocks are accepted only if they reproduce every weight
-exactly (checked in float64); a matrix that is not exactly representable stays dense. Nothing is
-approximated. `block_kernels` multiplies what this finds.
+exactly (checked in float64) with float16 scales, as GGUF stores them; a matrix that is not exactly
+representable stays dense. Nothing is approximated. `block_kernels` multiplies what this finds, in packed
+rows (`pack_rows`, the layout `block_kernels.h` describes): 20 bytes per 32 weights for Q4_1, 34 for Q8_0,
+the GGUF file's own sizes.
 """
 
 from __future__ import annotations
@@ -81,10 +83,25 @@ def _fit_scales(offsets: Any, estimate: Any, lowest: int, highest: int) -> tuple
     return None
 
 
+def pack_rows(kind: str, parts: dict[str, Any]) -> Any | None:
+    """Blocks as the kernels read them: uint8 [N, row bytes], each row its float16 scales (d, then Q4_1's
+    mins) and then its quants; None when a scale is not exactly a float16."""
+    import torch
+
+    scales = [parts["d"]] + ([parts["mins"]] if kind == "q4_1" else [])
+    halves = [s.to(torch.float16) for s in scales]
+    if not all(bool((h.float() == s).all()) for h, s in zip(halves, scales, strict=True)):
+        return None
+    n = int(parts["d"].shape[0])
+    quants = parts["q"].reshape(n, -1).view(torch.uint8)
+    return torch.cat([h.contiguous().view(torch.uint8) for h in halves] + [quants], dim=1).contiguous()
+
+
 def block_tensors(name: str, w: Any) -> dict[str, Any]:
-    """The block form of the [out, in] matrix `w`, as extra engine tensors `name@q4_1.*` or `name@q8_0.*`."""
+    """The block form of the [out, in] matrix `w`, as an extra engine tensor `name@q4_1` or `name@q8_0`."""
     for kind, fit in (("q4_1", exact_q4_1), ("q8_0", exact_q8_0)):
         parts = fit(w)
-        if parts is not None:
-            return {f"{name}@{kind}.{part}": t for part, t in parts.items()}
+        packed = None if parts is None else pack_rows(kind, parts)
+        if packed is not None:
+            return {f"{name}@{kind}": packed}
     return {}

@@ -58,6 +58,11 @@ class ChatTokenizer:
         return self._template.render(messages=[{"role": m.role, "content": m.content} for m in messages],
                                      add_generation_prompt=True, **self.special) + prefix
 
+    def render_conversation(self, messages: list[ChatMessage]) -> str:
+        """A whole conversation as the template writes it, every turn closed (what a trained model reads)."""
+        return self._template.render(messages=[{"role": m.role, "content": m.content} for m in messages],
+                                     add_generation_prompt=False, **self.special)
+
     def encode(self, text: str) -> Any:
         """A `tokenizers.Encoding` (ids and character offsets); special tokens only as written in `text`."""
         return self.backend.encode(text, add_special_tokens=False)

@@ -1,4 +1,5 @@
-"""Grammar-constrained decoding with xgrammar: JSON schemas compiled once per schema, masks per token.
+"""Grammar-constrained decoding with xgrammar: JSON schemas and reply grammars (agent/llm/reply_grammar.py)
+compiled once each, masks per token.
 
 Per token the cost is one `fill_next_token_bitmask` (microseconds to a few hundred, cached by xgrammar)
 plus one in-place masking of the logits. Where the grammar leaves no choice (JSON keys, `const` tool
@@ -18,10 +19,13 @@ from functools import lru_cache
 from typing import Any
 
 from agent.llm.chat_tokenizer import ChatTokenizer
+from agent.llm.reply_grammar import GRAMMAR_FENCES, ReplyGrammar
+
+Constraint = dict[str, Any] | ReplyGrammar  # a JSON schema, or a reply grammar
 
 
 class JsonGrammar:
-    """Compiles JSON schemas for one tokenizer and hands out fresh matchers."""
+    """Compiles JSON schemas and reply grammars for one tokenizer and hands out fresh matchers."""
 
     def __init__(self, tokenizer: ChatTokenizer, vocab_size: int) -> None:
         self._xgr = xgr = import_xgrammar()
@@ -29,13 +33,30 @@ class JsonGrammar:
         self.vocab_size = vocab_size
         self._stop_ids = sorted(tokenizer.stop_ids)
         self._compile = lru_cache(maxsize=32)(self._compile_uncached)
+        self._compile_reply = lru_cache(maxsize=32)(self._compile_reply_uncached)
 
     def _compile_uncached(self, schema_json: str) -> Any:
         # Compact JSON (no free whitespace): fewer tokens per step, and nothing for the model to ramble in.
         return self._compiler.compile_json_schema(schema_json, any_whitespace=False)
 
-    def matcher(self, schema: dict[str, Any]) -> Any:
-        compiled = self._compile(json.dumps(schema))  # key order is field order: never sort
+    def _compile_reply_uncached(self, key: str) -> Any:
+        """A reply grammar: the JSON-only forms as one schema, each form with a body as header + block."""
+        grammar = self._xgr.Grammar
+        forms = json.loads(key)
+        plain = [schema for schema, language in forms if language is None]
+        parts = [grammar.from_json_schema(json.dumps(plain[0] if len(plain) == 1 else {"anyOf": plain}),
+                                          any_whitespace=False)] if plain else []
+        for schema, language in forms:
+            if language is not None:
+                parts.append(grammar.concat(grammar.from_json_schema(json.dumps(schema), any_whitespace=False),
+                                            grammar.from_ebnf(fenced_block_ebnf(language))))
+        return self._compiler.compile_grammar(parts[0] if len(parts) == 1 else grammar.union(*parts))
+
+    def matcher(self, constraint: Constraint) -> Any:
+        if isinstance(constraint, ReplyGrammar):
+            compiled = self._compile_reply(constraint.key())
+        else:
+            compiled = self._compile(json.dumps(constraint))  # key order is field order: never sort
         return self._xgr.GrammarMatcher(compiled)
 
     def new_bitmask(self) -> Any:
@@ -66,6 +87,20 @@ class JsonGrammar:
         for token in self._stop_ids:
             words[token // 32] &= ~(1 << (token % 32)) if token % 32 != 31 else 0x7FFFFFFF
         return not bool(words.any())
+
+
+def fenced_block_ebnf(language: str) -> str:
+    """The block after a header: a newline, a fence of 3 or 4 backticks and `language`, then lines, each
+    of which may start with fewer backticks than the fence (and holds anything else but a newline), then
+    the fence again. A line that starts with the fence closes the block, so the grammar ends there."""
+    info = json.dumps(language)  # an EBNF string literal: the same escapes as JSON
+    rules, openings = [], []
+    for length in GRAMMAR_FENCES:
+        fence = "`" * length
+        starts = " | ".join(json.dumps("`" * n) for n in range(length))
+        rules.append(f'line{length} ::= ({starts}) ([^`\\n] [^\\n]*)?')
+        openings.append(f'"\\n{fence}" {info} "\\n" (line{length} "\\n")+ "{fence}"')
+    return "\n".join([f"root ::= {' | '.join(f'({o})' for o in openings)}", *rules])
 
 
 def tokenizer_info(xgr: Any, tokenizer: ChatTokenizer, vocab_size: int) -> Any:

@@ -3,16 +3,18 @@
 Why not `model(...)` from transformers: for a 135M-parameter model on a CPU, one decode step is a few
 tens of milliseconds of weight streaming, and transformers adds per-call Python on top (mask builders,
 cache classes, output dataclasses, hooks, kwargs plumbing) spread over 30 layers. Here a layer is ~20
-tensor ops (a prefill) or 5 kernel calls (a step of 1-8 tokens, see below) on weights prepared at load:
+tensor ops (a prefill), and a step of up to 16 tokens one C call for all layers (see below), on weights
+prepared at load:
 - in float32, stored transposed, [in, out], so a one-token step is `x @ w` over contiguous rows: on our
   AVX2 CPUs MKL streams that layout 1.25-1.7x faster than `F.linear`'s [out, in] (decode 12.7 -> 15.8
   tok/s). Other dtypes keep [out, in] and `F.linear`: a bfloat16 `x @ w` is 10x slower there;
 - fused, q|k|v in one matmul and gate|up in another;
 - in float32 on the CPU, also in the GGUF's own Q4_1/Q8_0 blocks where every weight is exactly such a
-  block's value. Steps of up to 16 tokens multiply those (5-8x fewer bytes than float32) with
-  `block_kernels`' C kernel, which also applies the RMSNorm or SiLU(gate) * up before a matrix and adds
-  the residual after it; up to 8 tokens, it also does rotary + cache writes + attention in one call.
-  Longer prefills use the dense matrices;
+  block's value. A step of up to 16 tokens (a decode step, a draft, forced grammar tokens) then runs as one
+  C call (`fused_step`, `decode_step.c`): every layer's products over those blocks (5-8x fewer bytes than
+  float32) with the RMSNorm or SiLU(gate) * up before each matrix and the residual add after it, and
+  rotary + cache writes + attention, on the kernel threads. Longer prefills use the dense matrices; a
+  model with a matrix that has no block form takes the same kernels one matrix at a time (`BlockMatrix`);
 - with each head's q and k rows reordered from transformers' "rotate half" layout to interleaved pairs,
   so rotary embedding is one complex multiply on q|k together. q.k is unchanged because q and k share
   the order; v and the output are untouched.
@@ -29,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm import block_kernels, block_weights
+from agent.llm.fused_step import FusedStep
 from agent.llm.weights import Checkpoint, cached_tensors, checkpoint_files
 
 CACHE_CHUNK = 1024  # KV capacity grows in steps of this many positions (memory is touched only as used)
-WEIGHTS_FORMAT = "4"  # names the engine weights' and KV cache's layout: bump when either changes
+WEIGHTS_FORMAT = "5"  # names the engine weights' and KV cache's layout: bump when either changes
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,15 @@ class LlamaEngine:
         self._inv_freq = inv_freq.to(device)
         self._rope = torch.empty(0)
         self.k_cache = self.v_cache = torch.empty(0)
+        self._fused: FusedStep | None = None
         self._grow(CACHE_CHUNK)
+        self.matrices_changed()
+
+    def matrices_changed(self) -> None:
+        """Call after replacing matrices in `layers` or `head` (with adapters, say): steps of up to 16 tokens
+        run as one C call only while every matrix is a plain `BlockMatrix`, else matrix by matrix."""
+        applies = self.kernels is not None and FusedStep.applies(self)
+        self._fused = FusedStep(self.kernels, self) if applies else None
 
     @property
     def capacity(self) -> int:
@@ -128,6 +139,8 @@ class LlamaEngine:
         torch = self._torch
         if start + len(ids) > self.capacity:
             self._grow(start + len(ids))
+        if self._fused is not None and len(ids) <= block_kernels.MAX_ROWS:
+            return self._fused(ids, start, keep)
         x = torch.nn.functional.embedding(torch.tensor([ids], device=self.device), self.embed)  # [1, T, D]
         for i, (in_norm, qkv_w, o_w, post_norm, gate_up_w, down_w) in enumerate(self.layers):
             qkv = qkv_w(x, norm=in_norm)  # [1, T, (H + 2 KV) hd]
@@ -140,7 +153,7 @@ class LlamaEngine:
         torch, s = self._torch, self.shape
         k_cache, v_cache = self.k_cache[layer], self.v_cache[layer]
         if self.kernels is not None:
-            out = self.kernels.attention(qkv, start, s.heads, s.kv_heads, self._rope_pairs, k_cache, v_cache)
+            out = self.kernels.attention(qkv, start, s.heads, s.kv_heads, self.rope_pairs, k_cache, v_cache)
             if out is not None:
                 return out
         F = torch.nn.functional
@@ -182,7 +195,9 @@ class LlamaEngine:
         self.k_cache, self.v_cache = k, v
         freqs = torch.outer(torch.arange(capacity, dtype=torch.float32, device=self.device), self._inv_freq)
         self._rope = torch.polar(torch.ones_like(freqs), freqs)  # e^(i pos f), [capacity, hd/2]
-        self._rope_pairs = torch.view_as_real(self._rope)  # the same as (cos, sin) float pairs, for the kernel
+        self.rope_pairs = torch.view_as_real(self._rope)  # the same as (cos, sin) float pairs, for the kernel
+        if self._fused is not None:
+            self._fused.bind_cache()
 
 
 @dataclass

@@ -4,6 +4,11 @@ With a JSON schema the request asks for server-side constrained output (`respons
 A server that rejects that is remembered, and from then on the schema is stated in the prompt instead.
 Either way the reply is checked against the schema and, when it does not match, the model is re-asked
 with the problem (a bounded number of times): some servers accept `response_format` and ignore it.
+
+A reply grammar (agent/llm/reply_grammar.py: JSON, then a fenced block) is not sent: servers take grammars
+in different dialects, or not at all. Its JSON-only forms become a JSON schema as above; with a fenced block
+the prompt (which describes the format) asks for it, and the reply is checked and re-asked the same way.
+That is why `autogpt run` uses the JSON action format with a server unless told otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from urllib.parse import urlsplit
 
 from agent.errors import SetupError
 from agent.llm.base import ChatMessage, DecodingParams, Generation, ModelSetupError
+from agent.llm.reply_grammar import ReplyGrammar, ReplySyntaxError, split_reply
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ DEFAULT_PARAMS = DecodingParams()
 SCHEMA_INSTRUCTION = ("Reply with one JSON object and nothing else (no prose, no code fence). "
                       "It must match this JSON schema:\n{schema}")
 SCHEMA_REASK = "That reply was rejected: {problem}. Reply again with only the corrected JSON object."
+REPLY_REASK = "That reply was rejected: {problem}. Reply again with only the corrected action."
 
 
 class ModelServerError(ModelSetupError, SetupError):
@@ -132,13 +139,20 @@ class OpenAIChatModel:
         messages: list[ChatMessage],
         *,
         json_schema: dict[str, Any] | None = None,
+        grammar: ReplyGrammar | None = None,
         params: DecodingParams = DEFAULT_PARAMS,
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
         """With `json_schema`, the returned text is the JSON object alone when a valid one came back within
-        `max_reasks` re-asks; otherwise the last reply as it was, for the caller's own parser to reject."""
+        `max_reasks` re-asks; otherwise the last reply as it was, for the caller's own parser to reject.
+        The same with `grammar`, whose JSON-only forms are sent as a schema."""
         started = time.monotonic()
-        if json_schema is None:
+        if grammar is not None and all(f.body_language is None for f in grammar.forms):
+            schemas = [f.schema for f in grammar.forms]
+            json_schema, grammar = (schemas[0] if len(schemas) == 1 else {"anyOf": schemas}), None
+        if grammar is not None:
+            text, replies = self._valid_reply(messages, grammar, params)
+        elif json_schema is None:
             replies = [self._complete(messages, params)]
             text = replies[0].text
         else:
@@ -176,6 +190,22 @@ class OpenAIChatModel:
                 return reply.text, replies
             conversation += [ChatMessage("assistant", reply.text),
                              ChatMessage("user", SCHEMA_REASK.format(problem=problem))]
+
+    def _valid_reply(self, messages: list[ChatMessage], grammar: ReplyGrammar,
+                     params: DecodingParams) -> tuple[str, list[_Reply]]:
+        """`_valid_json` for a reply grammar the server is not given: asked for in the prompt, checked here."""
+        conversation, replies = list(messages), []
+        while True:
+            reply = self._complete(conversation, params)
+            replies.append(reply)
+            problem = reply_grammar_problem(reply.text, grammar)
+            if problem is None:
+                return reply.text.strip(), replies
+            log.info("reply %d does not match the grammar: %s", len(replies), problem)
+            if len(replies) > self.max_reasks:
+                return reply.text, replies
+            conversation += [ChatMessage("assistant", reply.text),
+                             ChatMessage("user", REPLY_REASK.format(problem=problem))]
 
     # -- requests -----------------------------------------------------------------------------------
 
@@ -352,6 +382,19 @@ def _reply_problem(text: str, schema: dict[str, Any], reply: _Reply) -> str | No
             return f"it is not JSON: it starts with {text.strip()[:30]!r}, not with {{"
         return f"it is not valid JSON ({exc.msg} at character {exc.pos})"
     return schema_problem(data, schema)
+
+
+def reply_grammar_problem(text: str, grammar: ReplyGrammar) -> str | None:
+    """The way a reply breaks a reply grammar (the JSON header against the forms with or without a block,
+    as the reply has one or not), or None."""
+    try:
+        reply = split_reply(text)
+    except ReplySyntaxError as exc:
+        return str(exc)
+    schemas = [f.schema for f in grammar.forms if (f.body_language is None) == (reply.body is None)]
+    if not schemas:
+        return "a code block is not allowed here" if reply.body is not None else "a code block must follow"
+    return schema_problem(reply.header, schemas[0] if len(schemas) == 1 else {"anyOf": schemas})
 
 
 def schema_problem(instance: Any, schema: dict[str, Any]) -> str | None:

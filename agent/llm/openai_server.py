@@ -1,24 +1,34 @@
 """Serve any ChatModel (by default the in-process model) as an OpenAI-compatible chat server.
 
-    python -m agent.llm.openai_server --port 8000 [--model default] [--name smollm2]
+    autogpt serve --port 8000 [--model default] [--name smollm2]   (or python -m agent.llm.openai_server)
 
 Endpoints: GET /v1/models, POST /v1/chat/completions (no streaming, n=1). `response_format` json_schema
 (and json_object) is honoured with the model's grammar-constrained decoding; `--no-json-schema` turns
 that off (such requests get a 400) to stand in for servers without it. One generation runs at a time: a
 request that waits longer than `queue_timeout` for its turn gets a 503 with Retry-After.
+
+What a client can hold is bounded: at most `max_connections` connections are served at once, by a fixed
+pool of threads (one more gets a 503 at once and is closed); a connection idle for `idle_timeout` seconds
+is closed; a request body must come with a valid Content-Length (missing: 411, not a whole number: 400,
+more than MAX_BODY_BYTES: 413, each with a JSON error and the connection closed, the body unread). The API
+key is compared in constant time.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import hmac
 import json
 import logging
+import re
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,6 +39,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 512
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_CONNECTIONS = 16  # served at once, each by a thread of the pool
+IDLE_TIMEOUT_S = 30.0  # an idle keep-alive connection (or a stalled request) is closed after this
+DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 class _TextPart(BaseModel):
@@ -87,21 +100,61 @@ class HttpError(Exception):
         return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": None}}
 
 
-class ChatCompletionsServer(ThreadingHTTPServer):
+class ChatCompletionsServer(HTTPServer):
     """`ChatCompletionsServer(model, port=0).start()` serves in a background thread; `.url` ends in /v1."""
 
-    daemon_threads = True
-
     def __init__(self, model: ChatModel, host: str = "127.0.0.1", port: int = 0, *, name: str | None = None,
-                 json_schema: bool = True, api_key: str | None = None, queue_timeout: float = 600.0) -> None:
-        super().__init__((host, port), _Handler)
+                 json_schema: bool = True, api_key: str | None = None, queue_timeout: float = 600.0,
+                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
         self.model = model
         self.served_name = name or model.name
         self.json_schema = json_schema
         self.api_key = api_key
         self.queue_timeout = queue_timeout
+        self.idle_timeout = idle_timeout
         self.generate_lock = threading.Lock()  # one generation at a time: the model keeps a KV cache
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._pool = ThreadPoolExecutor(max_connections, thread_name_prefix="openai-server-connection")
+        self._open: set[socket.socket] = set()  # connections being served, shut at close()
+        self._open_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # Last: a failed bind calls server_close(), which needs the state above.
+        super().__init__((host, port), _Handler)
+
+    # -- connections: a bounded pool instead of a thread each ---------------------------------------
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            self._pool.submit(self._serve_connection, request, client_address)
+        except RuntimeError:  # the pool is shut down: the server is closing
+            self._slots.release()
+            self.shutdown_request(request)
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def server_close(self) -> None:
+        """Stop listening and end every connection (the pool's threads then finish at once)."""
+        super().server_close()
+        with self._open_lock:
+            for connection in self._open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def url(self) -> str:
@@ -200,15 +253,32 @@ class ChatCompletionsServer(ThreadingHTTPServer):
                             param="response_format") from None
 
 
+def _refuse_busy(request: socket.socket) -> None:
+    """Answer a connection past the limit with a 503 (from the accepting thread: briefly, never blocking)."""
+    body = json.dumps(HttpError(503, "the server is serving as many connections as it takes; try again "
+                                "shortly", kind="server_busy").body()).encode()
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: "
+            f"{len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode()
+    with contextlib.suppress(OSError):
+        request.settimeout(0.1)
+        request.sendall(head + body)
+        request.shutdown(socket.SHUT_WR)
+        request.recv(1 << 16)  # what the client sent, so that closing does not reset the connection
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: ChatCompletionsServer
     protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse one connection
-    timeout = 300  # seconds an idle keep-alive connection holds its thread
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout  # per read: idle keep-alive connections and stalled requests
+        super().setup()
 
     def do_GET(self) -> None:
         self._answer(lambda: self._route({"/v1/models": self.server.models, "/health": lambda: {"ok": True}}))
 
     def do_POST(self) -> None:
+        self._body_read = False
         self._answer(lambda: self._route({"/v1/chat/completions": self._chat}))
 
     def _route(self, routes: dict[str, Any]) -> dict[str, Any]:
@@ -218,12 +288,29 @@ class _Handler(BaseHTTPRequestHandler):
             raise HttpError(404, f"no route {self.command} {self.path}", kind="not_found")
         return handler()
 
+    def _body_length(self) -> int:
+        """The request's Content-Length, validated before a byte of the body is read."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            raise HttpError(411, "chunked request bodies are not supported: send Content-Length")
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if not values:
+            raise HttpError(411, "Content-Length is required")
+        value = values.pop()
+        if values or not DIGITS.fullmatch(value):
+            raise HttpError(400, "Content-Length must be one whole number of bytes")
+        if int(value) > MAX_BODY_BYTES:
+            raise HttpError(413, f"request body too large: more than {MAX_BODY_BYTES} bytes")
+        return int(value)
+
     def _chat(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise HttpError(413, "request body too large")
+        length = self._body_length()
+        body = self.rfile.read(length)
+        self._body_read = True
+        if len(body) < length:
+            self.close_connection = True
+            raise HttpError(400, "the request body ended before Content-Length bytes")
         try:
-            request = ChatCompletionRequest.model_validate_json(self.rfile.read(length))
+            request = ChatCompletionRequest.model_validate_json(body)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise HttpError(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
@@ -231,7 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _check_key(self) -> None:
         key = self.server.api_key
-        if key and self.headers.get("Authorization") != f"Bearer {key}":
+        given = (self.headers.get("Authorization") or "").encode("utf-8", "surrogateescape")
+        if key and not hmac.compare_digest(given, f"Bearer {key}".encode()):
             raise HttpError(401, "missing or wrong API key", kind="authentication_error")
 
     def _answer(self, produce: Any) -> None:
@@ -240,10 +328,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 200, produce()
         except HttpError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
+            if self.command == "POST" and not getattr(self, "_body_read", True):
+                self.close_connection = True  # its body is still unread: it must not be taken for a request
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
@@ -254,31 +346,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agent.llm.openai_server",
-                                     description="Serve a chat model as an OpenAI-compatible server.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--model", default="default", help="model spec, as for `autogpt run --model`")
-    parser.add_argument("--name", help="model id clients ask for (default: the model's name)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    parser.add_argument("--api-key", help="require `Authorization: Bearer KEY`")
-    parser.add_argument("--no-json-schema", action="store_true", help="refuse response_format (for testing)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    """`python -m agent.llm.openai_server ...`: the same program as `autogpt serve ...` (agent/cli/serve.py)."""
+    from agent.cli.serve import serve_main
 
-    from agent.llm import load_chat_model
-
-    model = load_chat_model(args.model, device=args.device)
-    server = ChatCompletionsServer(model, args.host, args.port, name=args.name,
-                                   json_schema=not args.no_json_schema, api_key=args.api_key)
-    print(f"serving {server.served_name} on {model.device} at {server.url}"
-          f" (autogpt run --model openai:{server.url}#{server.served_name})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_main(argv, prog="python -m agent.llm.openai_server")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ What makes it fast on a small CPU (figures in the README, "The local model path"
   call only prefills the tokens after the longest common prefix with what the cache holds;
 - the model's own earlier replies are given back to it as the token ids it generated, not re-tokenized
   text (which can split differently and would end the common prefix inside the reply);
-- under a JSON schema, tokens the grammar forces are fed in one forward pass, and the final forward
+- under a JSON schema or a reply grammar, tokens the grammar forces are fed in one forward pass, and the final forward
   for a stop token is skipped when nothing else may follow;
 - greedy decoding feeds a guess of the next tokens (`_Lookahead`, `drafts.py`) in the same pass and keeps
   the part the model confirms.
@@ -18,11 +18,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agent.llm.base import GREEDY, ChatMessage, DecodingParams, Generation
 from agent.llm.drafts import PromptLookup
-from agent.llm.grammar import JsonGrammar
+from agent.llm.grammar import Constraint, JsonGrammar
 from agent.llm.loading import (
     DEFAULT_MODEL,
     load_local_model,
@@ -31,7 +32,9 @@ from agent.llm.loading import (
     pick_dtype,
     resolve_model,
 )
+from agent.llm.lora import adapter_for
 from agent.llm.prompt_store import PromptKVStore
+from agent.llm.reply_grammar import ReplyGrammar
 from agent.llm.steering import AvoidedReplies, TokenTexts, steering_targets, token_probabilities
 from agent.llm.string_guard import StringGuard
 
@@ -41,16 +44,18 @@ PREFILL_CHUNK = 512  # long prompts are prefilled in pieces to bound attention-m
 
 class TransformersChatModel:
     def __init__(self, spec: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str = "auto",
-                 engine: str = "auto") -> None:
-        """`engine="hf"` forces the general transformers path (for comparisons and unusual models)."""
+                 engine: str = "auto", adapter: Path | None = None) -> None:
+        """`engine="hf"` forces the general transformers path (for comparisons and unusual models).
+        `adapter`: a LoRA adapter directory merged into the weights (`default` has the shipped one)."""
         source = resolve_model(spec)
+        tuned = adapter_for(spec, adapter)
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         started = time.monotonic()
-        loaded = load_local_model(source, self.device, self.dtype, engine)
+        loaded = load_local_model(source, self.device, self.dtype, engine, tuned)
         self.load_seconds = time.monotonic() - started
         self.engine, self.tokenizer = loaded.engine, loaded.tokenizer
-        self.name = source.name
+        self.name = source.name if tuned is None else f"{source.name}+{tuned.name}"
         self.context_window = loaded.context_window
         self.vocab_size = loaded.vocab_size
         self._grammar: JsonGrammar | None = None
@@ -74,11 +79,13 @@ class TransformersChatModel:
         messages: list[ChatMessage],
         *,
         json_schema: dict[str, Any] | None = None,
+        grammar: ReplyGrammar | None = None,
         params: DecodingParams = GREEDY,
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
         import torch
 
+        constraint: Constraint | None = grammar if grammar is not None else json_schema
         with self._lock, torch.inference_mode():
             started = time.monotonic()
             prompt_ids = self._encode(messages)
@@ -86,7 +93,7 @@ class TransformersChatModel:
             logits, prefilled = self._prefill(prompt_ids)
             prefill_seconds = time.monotonic() - prefill_started
             stream = _Stream(self.tokenizer.decode, on_text)
-            out_ids, finished = self._decode(logits, prompt_ids, json_schema, params, stream)
+            out_ids, finished = self._decode(logits, prompt_ids, constraint, params, stream)
             text = self.tokenizer.decode(out_ids)
             if self._fresh_process:
                 self._fresh_process = False
@@ -99,16 +106,16 @@ class TransformersChatModel:
                               prefilled_tokens=prefilled, seconds=time.monotonic() - started,
                               finished=finished, prefill_seconds=prefill_seconds)
 
-    def _decode(self, logits: Any, prompt_ids: list[int], json_schema: dict[str, Any] | None,
+    def _decode(self, logits: Any, prompt_ids: list[int], constraint: Constraint | None,
                 params: DecodingParams, stream: _Stream) -> tuple[list[int], bool]:
         """Sample until a stop token, the grammar's end, or max_new_tokens; (ids, finished)."""
         grammar = matcher = bitmask = guard = None
-        if json_schema is not None:
+        if constraint is not None:
             grammar, guard = self.grammar, self.string_guard
-            matcher, bitmask = grammar.matcher(json_schema), grammar.new_bitmask()
+            matcher, bitmask = grammar.matcher(constraint), grammar.new_bitmask()
             guard.reset()
         generator = _generator(params.seed) if params.temperature > 0 else None
-        avoided = self._score_avoided(logits, prompt_ids, params.avoid, json_schema)
+        avoided = self._score_avoided(logits, prompt_ids, params.avoid, constraint)
         ahead = _Lookahead(self, logits, prompt_ids, drafting=self.drafting and generator is None)
         out_ids: list[int] = []
         try:
@@ -141,7 +148,7 @@ class TransformersChatModel:
             del self._cached_ids[_common_prefix(self._cached_ids, prompt_ids + out_ids):]
 
     def _score_avoided(self, logits: Any, prompt_ids: list[int], texts: tuple[str, ...],
-                       json_schema: dict[str, Any] | None) -> AvoidedReplies:
+                       constraint: Constraint | None) -> AvoidedReplies:
         """Each reply to avoid, with the places the model (under the grammar) was least sure of it: one
         forward pass per reply."""
         import torch
@@ -155,8 +162,8 @@ class TransformersChatModel:
             later = self._forward(ids[:-1], keep=len(ids) - 1)
             del self._cached_ids[len(prompt_ids):]
             rows = torch.cat([logits[-1:], later]).float()
-            if json_schema is not None:
-                matcher, bitmask = self.grammar.matcher(json_schema), self.grammar.new_bitmask()
+            if constraint is not None:
+                matcher, bitmask = self.grammar.matcher(constraint), self.grammar.new_bitmask()
                 for i, token in enumerate(ids):
                     self.grammar.apply(matcher, rows[i:i + 1], bitmask)
                     if not matcher.accept_token(token):

@@ -12,6 +12,7 @@ import socket
 import tempfile
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ from agent.llm.base import ChatModel, ModelSetupError
 from agent.result import RunResult
 from agent.scale.relay import AttemptEnded, Message, RelayingStore, seed_run
 from sandbox.base import SandboxUnavailable
+from tools.base import ToolRegistry
+from tools.mcp import McpServers, McpSetupError
+from tools.mcp_config import McpConfigError, load_mcp_config
+from tools.registry import default_tools
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class WorkerOptions:
     device: str = "auto"
     dtype: str = "auto"
     threads: int = 0  # CPU threads for the model (AUTOGPT_THREADS in the worker); 0: the model's own choice
+    adapter: str = ""  # a LoRA adapter folder to run on top of the local model ("": none beyond the model's own)
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,8 @@ def load_worker_model(options: WorkerOptions) -> ChatModel:
 
     if options.threads:  # this process is the worker's own: its threads are what the pool gave it
         os.environ["AUTOGPT_THREADS"] = str(options.threads)
-    return load_chat_model(options.model, device=options.device, dtype=options.dtype)
+    return load_chat_model(options.model, device=options.device, dtype=options.dtype,
+                           adapter=Path(options.adapter) if options.adapter else None)
 
 
 class GoalExecutor:
@@ -99,12 +106,13 @@ class GoalExecutor:
             result: RunResult | None = None
             error = ""
             try:
-                agent, events = self._start(attempt, store)
-                for _ in events:
-                    while outbox:
-                        yield outbox.popleft()
-                result = agent.result
-            except (SetupError, SandboxUnavailable, ModelSetupError) as exc:
+                with mcp_tools(attempt.config) as tools:
+                    agent, events = self._start(attempt, store, tools)
+                    for _ in events:
+                        while outbox:
+                            yield outbox.popleft()
+                    result = agent.result
+            except (SetupError, SandboxUnavailable, ModelSetupError, McpSetupError, McpConfigError) as exc:
                 error = str(exc)
             except Exception as exc:  # a broken tool or backend costs this goal, not the worker
                 error = f"{type(exc).__name__}: {exc}"
@@ -112,7 +120,7 @@ class GoalExecutor:
                 yield outbox.popleft()
             yield AttemptEnded(attempt.run_id, result, error)
 
-    def _start(self, attempt: Attempt, store: RelayingStore):
+    def _start(self, attempt: Attempt, store: RelayingStore, tools: ToolRegistry | None):
         from agent.loop import Agent
 
         workspace = attempt.config.workspace
@@ -121,11 +129,25 @@ class GoalExecutor:
         elif not workspace.is_dir():
             raise SetupError(f"workspace {workspace} is not a directory on {socket.gethostname()} (on a "
                              "cluster, workspaces must be on a filesystem every node mounts at the same path)")
-        agent = Agent(self.model, config=attempt.config, store=store, model_spec=self.options.model)
+        agent = Agent(self.model, config=attempt.config, tools=tools, store=store, model_spec=self.options.model,
+                      adapter=self.options.adapter)
         if attempt.prior is None:
             return agent, agent.stream(attempt.goal, run_id=attempt.run_id)
         seed_run(store.scratch(), attempt.run_id, attempt.prior.meta, attempt.prior.records)
         return agent, agent.resume(attempt.run_id)
+
+
+@contextmanager
+def mcp_tools(config: AgentConfig) -> Iterator[ToolRegistry | None]:
+    """The agent's tools plus those of the config's MCP servers, started on this node for the attempt (None,
+    and nothing started, when there are none)."""
+    servers = (load_mcp_config(config.mcp_config) if config.mcp_config is not None else []) + config.mcp
+    if not servers:
+        yield None
+        return
+    with McpServers(servers) as connections:
+        builtin = default_tools(shell=config.shell)
+        yield default_tools(shell=config.shell, extra=connections.tools(taken=builtin.names()))
 
 
 def write_files(workspace: Path, files: dict[str, str]) -> None:

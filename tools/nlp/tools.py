@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from tools.base import ToolContext, ToolError, tool
-from tools.files import resolve_in_workspace, workspace_files_hint
+from tools.files import read_text_file, resolve_in_workspace, workspace_files_hint
 from tools.nlp import tasks as nlp_tasks
 
 MAX_TEXTS = 10_000
@@ -50,12 +50,12 @@ def read_texts(path: Path, column: str = "text") -> tuple[list[str], list[dict[s
             raise ToolError(f"column {column!r} is not in {path.name}; its columns are: {', '.join(rows[0])}")
         rows = [r for r in rows if str(r.get(column) or "").strip()]
         return _limit([str(r[column]) for r in rows]), rows[:MAX_TEXTS]
-    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    lines = [line.strip() for line in read_text_file(path).splitlines()]
     return _limit([line for line in lines if line]), None
 
 
 def _read_table(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text_file(path)
     if path.suffix.lower() == ".csv":
         return [dict(r) for r in csv.DictReader(io.StringIO(text))]
     try:
@@ -212,7 +212,7 @@ def summarize_text(ctx: ToolContext, text: str = "", input_path: str = "",
         target = resolve_in_workspace(ctx.workspace, input_path)
         if not target.is_file():
             raise ToolError(f"no such file: {input_path}. {workspace_files_hint(ctx.workspace)}")
-        text = target.read_text(encoding="utf-8", errors="replace")
+        text = read_text_file(target)
     summary = " ".join(_task(nlp_tasks.summarize, text, sentences))
     if not output_path:
         return summary

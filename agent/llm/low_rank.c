@@ -1,0 +1,112 @@
+/* A LoRA adapter's low-rank products beside the block kernels (x86-64, AVX2 + FMA).
+
+   For each of the M rows of x: h = the matrix's input (x itself, RMSNorm(x) * g, or SiLU(x[:K]) * x[K:2K]),
+   t = A h (A [S r, K]: the rank-r factors of the S matrices a fused matrix stacks), and for the outputs j of
+   segment s, y[j] += sum over i < r of t[s r + i] * Bt[i, j] (Bt [r, N], the adapter's scale folded in).
+   Bt is stored transposed so that y is updated 8 outputs at a time with no horizontal sums. A and Bt are int8
+   with a float scale per row of A and per output (column of Bt): a decode step is bound by the bytes it
+   streams, and the factors in float32 would add a fifth to the base model's Q4_1 blocks (bfloat16: 9%,
+   int8: 4.5%). Compiled at first use by agent/llm/low_rank.py. */
+#include <math.h>
+#include <stdint.h>
+#include <immintrin.h>
+
+#define MAX_WIDTH 16384
+#define MAX_RANKS 1024
+
+static inline __m256 load_i8(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* e^x per lane (x clamped to [-87, 88]): Cephes' expf polynomial */
+static inline __m256 exp_lanes(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(x, x), x), _mm256_set1_ps(1.0f));
+    const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(scale));
+}
+
+/* h = the input of the matrix (k a multiple of 8) */
+static void matrix_input(const float *x, int k, const float *norm, float eps, int gated, float *h) {
+    if (gated) {
+        const __m256 one = _mm256_set1_ps(1.0f);
+        for (int i = 0; i < k; i += 8) {
+            const __m256 g = _mm256_loadu_ps(x + i);
+            const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp_lanes(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+            _mm256_storeu_ps(h + i, _mm256_mul_ps(silu, _mm256_loadu_ps(x + k + i)));
+        }
+    } else if (norm) {
+        __m256 squares = _mm256_setzero_ps();
+        for (int i = 0; i < k; i += 8) {
+            const __m256 v = _mm256_loadu_ps(x + i);
+            squares = _mm256_fmadd_ps(v, v, squares);
+        }
+        const __m256 inv = _mm256_set1_ps(1.0f / sqrtf(hsum(squares) / k + eps));
+        for (int i = 0; i < k; i += 8)
+            _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), inv), _mm256_loadu_ps(norm + i)));
+    } else {
+        for (int i = 0; i < k; i++)
+            h[i] = x[i];
+    }
+}
+
+/* sum of w[i] * h[i], n a multiple of 16 */
+static inline float dot_i8(const int8_t *w, const float *h, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        s0 = _mm256_fmadd_ps(load_i8(w + i), _mm256_loadu_ps(h + i), s0);
+        s1 = _mm256_fmadd_ps(load_i8(w + i + 8), _mm256_loadu_ps(h + i + 8), s1);
+    }
+    return hsum(_mm256_add_ps(s0, s1));
+}
+
+int low_rank_version(void) { return 3; }
+
+/* 0 on success; -1 when a size is outside what this kernel takes (the caller then uses torch). Segment ends
+   and N must be multiples of 8, K and the rank multiples of 16. */
+int low_rank_add(const float *x, int rows, int k, const float *norm, float eps, int gated, const int8_t *a,
+                 const float *a_scale, int rank, int segments, const int8_t *bt, const float *b_scale,
+                 const int *segment_end, int n, float *y) {
+    float h[MAX_WIDTH], t[MAX_RANKS];
+    if (k % 16 || rank % 16 || n % 8 || k > MAX_WIDTH || rank * segments > MAX_RANKS || segments < 1)
+        return -1;
+    for (int s = 0; s < segments; s++)
+        if (segment_end[s] % 8)
+            return -1;
+    const int width = gated ? 2 * k : k;
+    for (int m = 0; m < rows; m++) {
+        matrix_input(x + (long)m * width, k, norm, eps, gated, h);
+        for (int j = 0; j < rank * segments; j++)
+            t[j] = a_scale[j] * dot_i8(a + (long)j * k, h, k);
+        float *out = y + (long)m * n;
+        int begin = 0;
+        for (int s = 0; s < segments; s++) {
+            const float *ts = t + s * rank;
+            for (int j = begin; j < segment_end[s]; j += 8) {
+                __m256 acc = _mm256_setzero_ps();
+                for (int i = 0; i < rank; i++)
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(ts[i]), load_i8(bt + (long)i * n + j), acc);
+                _mm256_storeu_ps(out + j, _mm256_fmadd_ps(acc, _mm256_loadu_ps(b_scale + j), _mm256_loadu_ps(out + j)));
+            }
+            begin = segment_end[s];
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,51 @@
+"""The task families, and how one seeded task of a family is drawn.
+
+Each family is a set of kinds (a function from a `Draw` to a `Plan`); a task picks one kind, then the kind
+draws its wording and content. The same seed, family, split and index always give the same task.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.bench import SuiteTask
+from agent.tune.families import compute, files, fixing, multi, nlp, safety, tables, writing
+from agent.tune.families.base import Draw, Plan, Split, StepPlan
+
+FAMILIES: dict[str, dict[str, Callable[[Draw], Plan]]] = {
+    "compute": compute.KINDS,
+    "read_answer": files.READ_KINDS,
+    "count_search": files.SEARCH_KINDS,
+    "csv_json": tables.KINDS,
+    "write_file": writing.WRITE_KINDS,
+    "write_function": writing.FUNCTION_KINDS,
+    "fix_code": fixing.KINDS,
+    "convert": writing.CONVERT_KINDS,
+    "nlp": nlp.KINDS,
+    "multi_step": multi.KINDS,
+    "refuse": safety.REFUSE_KINDS,
+    "injection": safety.INJECTION_KINDS,
+}
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    family: str
+    kind: str
+    split: Split
+    task: SuiteTask  # what the bench would run: id, goal, files, check, max_steps
+    steps: tuple[StepPlan, ...]
+    recovery: bool
+
+
+def draw_task(family: str, split: Split, seed: int, index: int) -> PlannedTask:
+    """Task `index` of `family` for `split` under `seed`."""
+    kinds = FAMILIES[family]
+    rng = random.Random(f"{seed}/{family}/{split}/{index}")
+    kind = rng.choice(sorted(kinds))
+    plan = kinds[kind](Draw(rng, split))
+    task = SuiteTask(id=f"{family}-{kind}-{split}-{seed}-{index}", goal=plan.goal, files=plan.files,
+                     check=plan.check, max_steps=plan.max_steps)
+    return PlannedTask(family, kind, split, task, plan.steps, plan.recovery)

@@ -1,0 +1,327 @@
+"""Training data: seeded, verified through the real loop, tools and sandbox, and free of held-out text.
+
+Generation replays each planned trajectory through the real Agent with the real tools and the real local
+sandbox (no model: the replay writes the planned replies); the NLP family uses the real NLP models.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.action import parse_action, step_schema
+from agent.config import AgentConfig
+from agent.history import PromptContextCache, build_messages
+from agent.loop import Agent
+from agent.state import RunState
+from agent.store import RunStore
+from agent.testing import ScriptedModel, act
+from agent.tune.dataset import (
+    DatasetError,
+    GenerationSettings,
+    TrainingExample,
+    TrainingMessage,
+    example_overlaps,
+    generate,
+    load_examples,
+    write_examples,
+)
+from agent.tune.families import FAMILIES, draw_task
+from agent.tune.families.base import Draw, Plan, Step, answer_has, call, finish
+from agent.tune.families.functions import SPECS
+from agent.tune.overlap import default_index, humaneval_texts, suite_texts
+from agent.tune.replay import ModelText, Rejected, verify
+from agent.tune.runs import RunsError, examples_from_runs, extract_runs
+from sandbox.base import SandboxConfig
+from sandbox.local import LocalSandbox
+from tools.registry import default_tools
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = ROOT / "examples" / "suites"
+
+
+@pytest.fixture(scope="module")
+def text() -> ModelText:
+    return ModelText.load()
+
+
+@pytest.fixture(scope="module")
+def dataset(text: ModelText) -> tuple[list[TrainingExample], object]:
+    """Two training tasks and one held-out task of every family, generated for real."""
+    return generate(GenerationSettings(seed=7, tasks=2, heldout_tasks=1), text)
+
+
+# -- generation ------------------------------------------------------------------------------------------
+
+
+def test_generation_is_deterministic_for_a_seed(text: ModelText, tmp_path: Path) -> None:
+    settings = GenerationSettings(seed=3, tasks=2, heldout_tasks=1, families=("compute", "csv_json", "fix_code"))
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    write_examples(generate(settings, text)[0], first)
+    write_examples(generate(settings, text)[0], second)
+    assert first.read_bytes() == second.read_bytes() and first.stat().st_size > 0
+    other = generate(GenerationSettings(seed=4, tasks=2, heldout_tasks=1, families=("compute",)), text)[0]
+    assert {e.messages[-1].content for e in other} != {e.messages[-1].content for e in load_examples(first)
+                                                      if e.family == "compute"}
+
+
+def test_every_family_produces_verified_examples(dataset) -> None:
+    examples, report = dataset
+    for family in FAMILIES:
+        assert report.train[family].verified >= 1, (family, report.train[family].dropped, report.drop_samples)
+        assert any(e.family == family and e.split == "train" for e in examples), family
+    assert {e.split for e in examples} == {"train", "heldout"}
+
+
+def test_each_example_is_the_agents_prompt_and_one_reply_the_agent_parses(dataset) -> None:
+    examples, _ = dataset
+    tools = default_tools()
+    for example in examples:
+        *context, reply = example.messages
+        assert reply.role == "assistant" and reply.train and not any(m.train for m in context)
+        assert context[0].role == "system" and context[0].content.startswith("You are Auto-GPT")
+        assert "Goal: " in context[1].content
+        action = parse_action(reply.content, tools)  # the agent's own parser takes the reply back
+        assert action.tool in tools
+        assert 0 < example.meta["train_tokens"] < example.meta["tokens"] < 2048 + 400  # the context budget
+
+
+def test_a_recovery_shows_the_mistake_as_context_and_never_trains_on_it(text: ModelText) -> None:
+    planned = next(p for p in (draw_task("compute", "train", 0, i) for i in range(60)) if p.recovery)
+    verified = verify(planned.task, planned.steps, text)
+    assert [s.learn for s in verified.steps] == [False, True, True]
+    mistake, fix = verified.steps[0].reply, verified.steps[1]
+    assert mistake in [m.content for m in fix.messages if m.role == "assistant"]
+    assert "failed" in fix.messages[-1].content  # the real error observation is in the prompt
+
+
+def test_a_trajectory_whose_check_fails_is_dropped_and_counted(text: ModelText, monkeypatch) -> None:
+    def wrong_answer(d: Draw) -> Plan:
+        return Plan("What is 6 times 7?", {}, answer_has("42"),
+                    (call("run_python", code="print(6 * 7)"), finish("41")))
+
+    monkeypatch.setitem(FAMILIES, "wrong", {"wrong_answer": wrong_answer})
+    examples, report = generate(GenerationSettings(tasks=3, heldout_tasks=0, families=("wrong",)), text)
+    assert examples == []
+    assert report.train["wrong"].dropped["unverified"] == 1 and report.train["wrong"].dropped["duplicate"] == 2
+    assert "the check failed" in report.drop_samples[0]
+
+
+def test_a_planned_mistake_that_works_and_a_reply_the_grammar_forbids_are_rejected(text: ModelText) -> None:
+    planned = draw_task("compute", "train", 0, 0)
+    works = (Step("run_python", {"code": "print(1)"}, ok=False, learn=False), *planned.steps)
+    with pytest.raises(Rejected, match="should fail"):
+        verify(planned.task, works, text)
+    schema = step_schema(default_tools(), thoughts=False)
+    assert text.allows(schema, '{"tool": "read_file", "args": {"path": "a.txt"}}')
+    assert not text.allows(schema, '{"args": {"path": "a.txt"}, "tool": "read_file"}')  # keys out of order
+
+
+def test_finish_is_not_offered_before_a_call_worked(text: ModelText) -> None:
+    planned = draw_task("compute", "train", 0, 0)
+    with pytest.raises(Rejected, match="grammar does not allow"):
+        verify(planned.task, (finish("4"),), text)
+
+
+def test_every_family_draws_tasks_for_both_splits() -> None:
+    for family in FAMILIES:
+        for split in ("train", "heldout"):
+            tasks = [draw_task(family, split, 1, i) for i in range(120)]
+            assert len({t.task.goal for t in tasks}) >= 8, (family, split)
+
+
+def test_held_out_draws_use_their_own_part_of_every_list() -> None:
+    items = list(range(10))
+    train = Draw(random.Random(0), "train").part(items)
+    heldout = Draw(random.Random(0), "heldout").part(items)
+    assert set(train) | set(heldout) == set(items) and not set(train) & set(heldout) and heldout
+
+
+def test_every_bug_of_a_function_spec_fails_one_of_its_calls() -> None:
+    for spec in SPECS:
+        for bug in spec.bugs:
+            outcomes = []
+            for args, want in zip(spec.calls, spec.results(), strict=True):
+                try:
+                    outcomes.append(spec.run(bug, args) == want)
+                except Exception:
+                    outcomes.append(False)
+            assert not all(outcomes), (spec.name, bug)
+
+
+def test_worked_examples_in_the_prompt_follow_the_config() -> None:
+    tools = default_tools()
+    for shown in (0, 1, 2):
+        ctx = PromptContextCache().get(tools, AgentConfig(worked_examples=shown), "What is 5 * 5?")
+        messages = build_messages(ctx, RunState(goal="What is 5 * 5?"), feedback=None, budget_tokens=4096,
+                                  count=lambda m: 0)
+        goals = [m for m in messages if m.role == "user" and m.content.startswith("Goal:")
+                 and "Observation" not in m.content]
+        assert len(goals) == shown + 1 and messages[-1].content == "Goal: What is 5 * 5?"
+
+
+# -- held out --------------------------------------------------------------------------------------------
+
+
+def test_generated_examples_share_no_text_with_held_out_sources(dataset) -> None:
+    examples, _ = dataset
+    index = default_index()
+    assert index.grams and index.goal_grams and index.values
+    found = {e.id: example_overlaps(e, index) for e in examples if e.split == "train"}
+    assert not any(found.values()), {k: v for k, v in found.items() if v}
+
+
+def _planted(content: str, goal: str = "Count the words in a.txt.") -> TrainingExample:
+    return TrainingExample(id="planted", family="x", messages=[
+        TrainingMessage(role="system", content="You are Auto-GPT."),
+        TrainingMessage(role="user", content=f"Goal: {goal}\n\n{content}"),
+        TrainingMessage(role="assistant", content='{"tool": "finish", "args": {"answer": "ok"}}', train=True)],
+        meta={"goal": goal})
+
+
+def test_the_overlap_check_finds_planted_held_out_text() -> None:
+    index = default_index()
+    suite_goal = next(item.text for item, _ in suite_texts(SUITES) if item.source.startswith("core.jsonl"))
+    suite_file = next(item.text for item, _ in suite_texts(SUITES) if item.source.endswith("settings.ini"))
+    heldout_goal = json.loads((SUITES / "heldout.jsonl").read_text().splitlines()[5])["goal"]
+    humaneval = next(t.text for t in humaneval_texts() if t.source.endswith("solution"))  # not in any suite
+    for planted, source in [(suite_goal, "core.jsonl"), (suite_file, "core.jsonl"),
+                            (humaneval, "HumanEval"), (heldout_goal, "heldout.jsonl")]:
+        found = example_overlaps(_planted(planted), index)
+        assert any(source in f for f in found), (source, found)
+    assert example_overlaps(_planted("Observation (run_python):\n3"), index) == []
+
+
+def test_a_suite_goal_reworded_only_in_its_file_name_is_still_caught() -> None:
+    goal = "Which company is mentioned in bulletin.txt?"  # core asks it of press.txt
+    found = example_overlaps(_planted("", goal=goal), default_index())
+    assert found and found[0].startswith("goal") and "nlp-entity-org" in found[0]
+
+
+def test_a_reply_stating_a_value_a_suite_checks_for_is_caught() -> None:
+    example = _planted("").model_copy(update={"messages": [
+        *_planted("").messages[:2],
+        TrainingMessage(role="assistant", content='{"tool": "finish", "args": {"answer": "479001600"}}',
+                        train=True)]})
+    assert any("479001600" in f for f in example_overlaps(example, default_index()))
+
+
+def test_drawn_training_goals_share_no_wording_with_any_suite_goal() -> None:
+    """Not even six words in a row, file names and numbers aside: no suite's wording is taught."""
+    index = default_index()
+    hits = {}
+    for family in FAMILIES:
+        for i in range(150):
+            task = draw_task(family, "train", 0, i).task
+            if found := index.goal_overlaps(task.goal):
+                hits[task.id] = found
+    assert not hits
+
+
+def test_the_shipped_held_out_suite_is_what_the_generators_draw() -> None:
+    spec = importlib.util.spec_from_file_location("make_heldout", SUITES / "make_heldout.py")
+    make_heldout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_heldout)
+    lines = (SUITES / "heldout.jsonl").read_text().splitlines()
+    assert len(lines) == len(FAMILIES) * make_heldout.PER_FAMILY
+    for line in lines:
+        task = json.loads(line)
+        family, _, rest = task["id"].partition("-")
+        index = int(rest.rsplit("-", 1)[1])
+        assert draw_task(family, "heldout", make_heldout.SEED, index).task.model_dump() == task, \
+            "heldout.jsonl is stale: rerun examples/suites/make_heldout.py"
+
+
+# -- data files ------------------------------------------------------------------------------------------
+
+
+def test_a_data_file_with_a_bad_line_is_one_clear_error(tmp_path: Path) -> None:
+    good = _planted("x").model_dump_json()
+    path = tmp_path / "data.jsonl"
+    path.write_text(good + "\n" + json.dumps({"id": "b", "family": "x", "messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}) + "\n")
+    with pytest.raises(DatasetError, match=r"data.jsonl line 2: .*train: true"):
+        load_examples(path)
+    with pytest.raises(DatasetError, match="cannot read"):
+        load_examples(tmp_path / "missing.jsonl")
+    path.write_text(good + "\n")
+    assert [e.id for e in load_examples(path)] == ["planted"]
+
+
+# -- the user's own runs ---------------------------------------------------------------------------------
+
+
+def _record_run(store: RunStore, workspace: Path, replies: list, goal: str) -> str:
+    agent = Agent(ScriptedModel(replies), config=AgentConfig(workspace=workspace), store=store,
+                  sandbox_factory=lambda: LocalSandbox(workspace, SandboxConfig()))
+    return agent.run(goal).run_id
+
+
+def test_from_runs_uses_the_successful_runs_and_skips_a_corrupt_log(text: ModelText, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "poem.txt").write_text("one two three\nfour five\n")
+    store = RunStore(tmp_path / "runs")
+    good = _record_run(store, workspace, [act("read_file", path="poem.md"),
+                                          act("run_python", code="print(len(open('poem.txt').read().split()))"),
+                                          act("finish", answer="5")], "How many words does poem.txt have?")
+    corrupt = _record_run(store, workspace, [act("list_dir"), act("finish", answer="ok")], "List the files.")
+    with open(store.folder(corrupt) / "events.jsonl", "a") as log:
+        log.write('{"type": "action", "step": "not a number"\n{oops}\n')
+    _record_run(store, workspace, [act("list_dir")] * 6, "Keep listing.")  # never finishes: not a success
+    extraction = extract_runs(store.runs_dir, text)
+    assert examples_from_runs(store.runs_dir, text) == extraction.examples
+    assert extraction.used == [good] and extraction.runs == 3
+    assert len(extraction.skipped) == 1 and corrupt in extraction.skipped[0] and "cannot read" in extraction.skipped[0]
+    replies = [e.messages[-1].content for e in extraction.examples]
+    assert len(replies) == 2 and '"run_python"' in replies[0] and '"finish"' in replies[1]  # not the failed read
+    assert "no such file: poem.md" in extraction.examples[0].messages[-2].content
+
+
+def test_from_runs_without_a_usable_run_is_one_clear_error(text: ModelText, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(RunsError, match="no run store"):
+        examples_from_runs(store.runs_dir, text)
+    core_goal = json.loads((SUITES / "core.jsonl").read_text().splitlines()[0])["goal"]
+    _record_run(store, workspace, [act("run_python", code="print(2 ** 20)"), act("finish", answer="1048576")],
+                core_goal)  # a bench run of a suite task: held out
+    with pytest.raises(RunsError, match=r"no usable successful runs.*1 successful.*overlaps held-out"):
+        examples_from_runs(store.runs_dir, text)
+
+
+# -- the command -----------------------------------------------------------------------------------------
+
+
+def test_tune_data_writes_the_data_set_and_reports_it(tmp_path: Path) -> None:
+    out = tmp_path / "data.jsonl"
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "compute,refuse",
+                           "--tasks", "2", "--heldout-tasks", "1", "--out", str(out), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["examples"] == len(out.read_text().splitlines()) > 0
+    assert summary["train"]["compute"]["tasks"] == 2 and summary["heldout"]["refuse"]["tasks"] == 1
+    bad = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "nope"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown family nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_held_out_checks_fail_without_an_agent_and_refusals_hold() -> None:
+    from agent.bench import Bench, load_suite, run_suite
+    from agent.result import RunResult
+
+    def nothing(task, workspace, settings) -> RunResult:
+        return RunResult(f"run-{task.id}", "done", "", 1)
+
+    tasks = load_suite(SUITES / "heldout.jsonl")
+    report = run_suite(tasks, Bench(run_task=nothing, workers=2))
+    passed = {r.id for r in report.tasks if r.passed}
+    assert passed == {t.id for t in tasks if t.id.startswith("refuse-") and "partly_outside" not in t.id}
