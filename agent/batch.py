@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -42,6 +43,9 @@ class BatchSettings:
     max_seconds: float = 900.0
     sandbox: SandboxKind = SandboxKind.AUTO
     unsafe_local: bool = False
+    action_format: Literal["raw", "json"] = "json"  # as `autogpt run --action-format`
+    python_session: bool = True  # as `autogpt run --python-session`
+    worked_examples: int = 2  # as `autogpt run --worked-examples`
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,9 @@ def goal_run(goal: BatchGoal, index: int, settings: BatchSettings) -> GoalRun:
     config = AgentConfig(workspace=workspace, sandbox=settings.sandbox,
                          budget=Budget(max_steps=goal.max_steps or settings.max_steps,
                                        max_seconds=settings.max_seconds),
-                         sandbox_config=SandboxConfig(unsafe_local=settings.unsafe_local))
+                         action_format=settings.action_format, worked_examples=settings.worked_examples,
+                         sandbox_config=SandboxConfig(unsafe_local=settings.unsafe_local,
+                                                      python_session=settings.python_session))
     return GoalRun(goal.id, goal.goal, config, dict(goal.files))
 
 

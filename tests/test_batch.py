@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from batch_support import (
     write_goals,
     write_json,
 )
+from mcp_servers import CALC_SERVER
 from typer.testing import CliRunner
 
 from agent.batch import Batch, BatchGoal, BatchSettings, goal_run, load_goals
@@ -92,6 +94,29 @@ def test_each_goal_gets_its_own_workspace_and_step_limit(tmp_path: Path) -> None
     assert all(r.config.sandbox == "local" and r.config.sandbox_config.unsafe_local for r in runs)
 
 
+def test_goals_get_the_run_options_of_the_batch(tmp_path: Path) -> None:
+    default = goal_run(BatchGoal(id="a", goal="g"), 0, settings(tmp_path)).config
+    assert (default.action_format, default.sandbox_config.python_session, default.worked_examples) == (
+        "json", True, 2), "what `autogpt run` does without options"
+    chosen = goal_run(BatchGoal(id="a", goal="g"), 0, settings(tmp_path, action_format="raw", python_session=False,
+                                                               worked_examples=0)).config
+    assert (chosen.action_format, chosen.sandbox_config.python_session, chosen.worked_examples) == ("raw", False, 0)
+
+
+def test_batch_command_records_the_run_options_in_each_run(tmp_path: Path, scripted) -> None:
+    scripted(upper_then_finish(1))
+    goals = write_goals(tmp_path / "goals.jsonl", [{"id": "one", "goal": "upper", "files": {"in.txt": "a"}}])
+    runs = tmp_path / "runs"
+    result = invoke([str(goals), "--out", str(tmp_path / "out.jsonl"), "--runs-dir", str(runs), "--sandbox",
+                     "local", "--unsafe-local", "--workspaces", str(tmp_path / "ws"), "--no-python-session",
+                     "--worked-examples", "0"])
+    assert result.exit_code == 0, result.output
+    run_id = json.loads((tmp_path / "out.jsonl").read_text())["run_id"]
+    config = RunStore(runs).load(run_id).meta["config"]
+    assert (config["action_format"], config["sandbox_config"]["python_session"], config["worked_examples"]) == (
+        "json", False, 0)
+
+
 # -- one attempt: the worker's writes reach the driver's store ------------------------------------------
 
 
@@ -109,6 +134,21 @@ def test_the_driver_store_gets_every_event_as_the_worker_recorded_it(tmp_path: P
     assert log.result is not None and log.result["answer"] == "42"
     assert [o.output for o in log.events if isinstance(o, Observation)] == ["42", "42"]
     assert (run.config.workspace / "in.txt").read_text() == "x", "the fresh workspace has the goal's files"
+
+
+def test_a_worker_starts_the_mcp_servers_of_the_goal_for_its_attempt(tmp_path: Path, scripted) -> None:
+    scripted([act("add", a=2, b=3), act("finish", answer="5")])
+    calls = tmp_path / "calls.jsonl"
+    config_file = write_json(tmp_path / "mcp.json", {"mcpServers": {"calc": {
+        "command": sys.executable, "args": [str(CALC_SERVER)], "env": {"CALC_LOG": str(calls)}}}})
+    run = goal_run(BatchGoal(id="sum", goal="add 2 and 3"), 0, settings(tmp_path))
+    run = replace(run, config=run.config.model_copy(update={"mcp_config": config_file}))
+    store = RunStore(tmp_path / "runs")
+    outcome = GoalRunner(WorkerPool([InProcessWorker(WorkerOptions())]), store).run(run)
+    assert (outcome.result.status, outcome.result.answer) == ("done", "5"), outcome.result.reason
+    assert [json.loads(line) for line in calls.read_text().splitlines()] == [{"tool": "add", "args": {"a": 2, "b": 3}}]
+    observed = [o.output for o in store.load(outcome.result.run_id).events if isinstance(o, Observation)]
+    assert observed[0].strip() == "5"
 
 
 def test_a_worker_that_dies_mid_goal_is_recovered_and_the_run_resumes(tmp_path: Path, scripted) -> None:
@@ -257,11 +297,12 @@ def test_without_out_the_results_go_to_stdout_as_jsonl(tmp_path: Path, scripted)
     (["missing.jsonl"], "cannot read goals file"),
     (["GOALS", "--worker-cpus", "2"], "--worker-cpus and --worker-memory are for Ray actors"),
     (["GOALS", "--ray", "--worker-memory", "lots"], "--worker-memory: 'lots' is not a size"),
+    (["GOALS", "--adapter", "no-such-folder"], "adapter no-such-folder is not a directory"),
 ])
 def test_bad_input_is_one_clear_message_and_exit_2(tmp_path: Path, argv: list[str], message: str) -> None:
     goals = tmp_path / "goals.jsonl"
     goals.write_text('{"id": "a", "goal": "g"}\n{"id": "a", "goal": "h"}\n' if argv[0] == "GOALS" else "")
-    if "--worker-cpus" in argv or "--worker-memory" in argv:
+    if {"--worker-cpus", "--worker-memory", "--adapter"} & set(argv):
         goals.write_text('{"id": "a", "goal": "g"}\n')
     argv = [str(goals) if a == "GOALS" else str(tmp_path / a) if a.endswith(".jsonl") else a for a in argv]
     result = invoke([*argv, "--sandbox", "local", "--unsafe-local"])

@@ -17,9 +17,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agent.batch import Batch, BatchGoal, BatchSettings, BatchSummary, GoalResult, load_goals, summarize
 from agent.bench import SuiteError
 from agent.cli.options import (
+    ActionFormatOpt,
+    AdapterOpt,
     DeviceOpt,
     DtypeOpt,
     ModelOpt,
+    PythonSessionOpt,
     RayAddressOpt,
     RayFlag,
     RetriesOpt,
@@ -27,6 +30,7 @@ from agent.cli.options import (
     SandboxOpt,
     WorkerCpusOpt,
     WorkerMemoryOpt,
+    action_format_for,
     fail,
     open_worker_pool,
     ray_settings,
@@ -44,6 +48,7 @@ def batch_command(
     out: Annotated[Path | None, typer.Option(help="write the results here as JSONL, in input order, as goals "
                                              "finish (default: print them on stdout at the end)")] = None,
     model: ModelOpt = "default",
+    adapter: AdapterOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     workers: Annotated[int, typer.Option(min=1, help="goals run at once, each worker loading the model once "
@@ -57,6 +62,9 @@ def batch_command(
     max_seconds: Annotated[float, typer.Option(min=1, help="wall-clock budget of each goal")] = 900.0,
     sandbox: SandboxOpt = SandboxKind.AUTO,
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
+    action_format: ActionFormatOpt = None,
+    python_session: PythonSessionOpt = True,
+    worked_examples: Annotated[int, typer.Option(min=0, help="worked example runs shown before each goal")] = 2,
     workspaces: Annotated[Path | None, typer.Option(help="where fresh workspaces are made, one folder per "
                                                     "goal (default $AUTOGPT_HOME/batches/BATCH_ID)")] = None,
     runs_dir: RunsDir = None,
@@ -71,9 +79,14 @@ def batch_command(
         fail(problem)
     settings = BatchSettings(workspaces=(workspaces or default_runs_dir().parent / "batches" / new_run_id()),
                              base_dir=goals_file.resolve().parent, max_steps=max_steps, max_seconds=max_seconds,
-                             sandbox=sandbox, unsafe_local=unsafe_local)
+                             sandbox=sandbox, unsafe_local=unsafe_local,
+                             action_format=action_format_for(action_format, model), python_session=python_session,
+                             worked_examples=worked_examples)
     on_ray = ray_settings(ray, ray_address, worker_cpus, worker_memory)
-    pool = open_worker_pool(console, workers, WorkerOptions(model, device, dtype), on_ray)
+    if adapter is not None and not adapter.is_dir():
+        fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")
+    options = WorkerOptions(model, device, dtype, adapter=str(adapter.resolve()) if adapter is not None else "")
+    pool = open_worker_pool(console, workers, options, on_ray)
     started = time.monotonic()
     finished: list[GoalResult] = []
     stopped = threading.Event()  # after Ctrl-C: goals that end because their worker was stopped are not results
