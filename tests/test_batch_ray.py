@@ -266,7 +266,8 @@ def test_bench_with_ray_runs_the_suite_on_actors_and_checks_each_task(tmp_path: 
     app.command()(bench_command)
     out, runs = tmp_path / "report.json", tmp_path / "runs"
     result = CliRunner().invoke(app, [str(suite), "--ray", "--workers", "2", "--out", str(out), "--runs-dir",
-                                      str(runs), "--sandbox", "local", "--unsafe-local"])
+                                      str(runs), "--sandbox", "local", "--unsafe-local", "--no-python-session",
+                                      "--worked-examples", "1"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert [(t["id"], t["passed"], t["status"]) for t in report["tasks"]] == [
@@ -274,3 +275,6 @@ def test_bench_with_ray_runs_the_suite_on_actors_and_checks_each_task(tmp_path: 
     assert "2/3 passed" in result.output and "2 model load(s) in 2 Ray actors" in result.output
     for task in report["tasks"]:
         assert runs_show(runs, task["run_id"])["status"] == "done"
+        config = RunStore(runs).load(task["run_id"]).meta["config"]
+        assert (config["action_format"], config["sandbox_config"]["python_session"], config["worked_examples"]) == (
+            "json", False, 1), "the options an `autogpt run` of the task would get"
