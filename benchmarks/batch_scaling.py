@@ -5,6 +5,9 @@ model once): wall time, median seconds per task, model loads, peak memory, pass 
     .venv/bin/python benchmarks/batch_scaling.py [--suite examples/suites/core.jsonl] [--workers 2]
         [--limit N] [--modes processes,ray] [--sandbox auto] [--out results.json]
 
+It prints a table, then one JSON line: the date, the command, each mode's figures and Ray's over the
+processes' (`ratios`). Progress goes to stderr.
+
 Peak memory is the largest sum, over the benchmark process and everything it started (the `autogpt run`
 processes and their sandboxes; Ray's processes and actors), of each process's PSS (its private memory plus
 its share of pages it shares, such as the memory-mapped weights), sampled twice a second.
@@ -16,15 +19,18 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 
 import psutil
 
 from agent.bench import Bench, BenchSettings, TaskResult, load_suite, pool_run_task, totals
-from agent.config import AgentConfig
+from agent.cli.bench import actor_run_config
+from agent.cli.options import action_format_for
 from agent.scale.executor import WorkerOptions
 from agent.scale.runner import GoalRunner
 from agent.store import RunStore
@@ -90,7 +96,9 @@ def run_ray(tasks: list, settings: BenchSettings, workers: int) -> tuple[list[Ta
     startup = time.monotonic() - started
     try:
         runner = GoalRunner(pool, RunStore(settings.runs_dir))
-        base = AgentConfig(sandbox=settings.sandbox)
+        # what `autogpt run` does without options, as in the processes mode
+        base = actor_run_config(settings.sandbox, False, ([], None), action_format_for(None, settings.model), True,
+                                None)
         results = Bench(settings, run_task=pool_run_task(runner.run, base), workers=workers).run(tasks)
         return results, pool.loads, startup
     finally:
@@ -122,24 +130,41 @@ def main() -> None:
     parser.add_argument("--modes", default="processes,ray")
     parser.add_argument("--sandbox", default="auto", choices=[k.value for k in SandboxKind])
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp/batch-scaling-runs"))
-    parser.add_argument("--out", type=Path, default=None, help="write the figures here as JSON")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures, per task too, here as JSON")
     args = parser.parse_args()
     tasks = load_suite(args.suite)
     tasks = tasks[:args.limit] if args.limit else tasks
     settings = BenchSettings(sandbox=SandboxKind(args.sandbox), runs_dir=args.runs_dir.resolve())
     rows = []
     for mode in args.modes.split(","):
-        print(f"{mode}: {len(tasks)} tasks, {args.workers} workers ...", flush=True)
+        print(f"{mode}: {len(tasks)} tasks, {args.workers} workers ...", file=sys.stderr, flush=True)
         rows.append(measure(mode, tasks, settings, args.workers))
-        print(json.dumps({k: v for k, v in asdict(rows[-1]).items() if k != "per_task"}), flush=True)
-    header = f"{'mode':<10} {'passed':>7} {'wall s':>8} {'startup s':>10} {'median s/task':>14} " \
-             f"{'model loads':>12} {'peak PSS MiB':>13}"
-    print(header)
+    print_table(rows)
+    summary = {"date": date.today().isoformat(), "command": " ".join(["benchmarks/batch_scaling.py", *sys.argv[1:]]),
+               "suite": str(args.suite), "modes": [{k: v for k, v in asdict(r).items() if k != "per_task"}
+                                                   for r in rows], "ratios": ratios(rows)}
+    if args.out is not None:
+        args.out.write_text(json.dumps({**summary, "modes": [asdict(r) for r in rows]}, indent=2) + "\n")
+    print(json.dumps(summary), flush=True)
+
+
+def print_table(rows: list[ModeResult]) -> None:
+    print(f"{'mode':<10} {'passed':>7} {'wall s':>8} {'startup s':>10} {'median s/task':>14} "
+          f"{'model loads':>12} {'peak PSS MiB':>13} {'crashed':>8}")
     for r in rows:
         print(f"{r.mode:<10} {f'{r.passed}/{r.tasks}':>7} {r.wall_s:>8} {r.startup_s:>10} {r.median_task_s:>14} "
-              f"{r.model_loads:>12} {r.peak_pss_mib:>13}")
-    if args.out is not None:
-        args.out.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+              f"{r.model_loads:>12} {r.peak_pss_mib:>13} {r.crashed:>8}")
+
+
+def ratios(rows: list[ModeResult]) -> dict[str, float]:
+    """Ray's figures over the processes' (below 1: Ray took less), when both modes ran."""
+    by_mode = {r.mode: r for r in rows}
+    if not {"processes", "ray"} <= by_mode.keys():
+        return {}
+    ray, processes = by_mode["ray"], by_mode["processes"]
+    pairs = {"wall": (ray.wall_s, processes.wall_s), "median_task": (ray.median_task_s, processes.median_task_s),
+             "peak_pss": (ray.peak_pss_mib, processes.peak_pss_mib)}
+    return {name: round(a / b, 2) for name, (a, b) in pairs.items() if b}
 
 
 if __name__ == "__main__":
