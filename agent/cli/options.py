@@ -125,7 +125,7 @@ def open_worker_pool(console: Console, size: int, options, settings):
     from agent.scale.pool import PoolError, open_local_pool
 
     if settings is not None and importlib.util.find_spec("ray") is None:
-        fail("Ray is not installed: pip install 'autogpt-local[ray]' (or drop --ray)")
+        fail("Ray is not installed: pip install '.[ray]' in this package's folder (or drop --ray)")
     where = "Ray actors" if settings is not None else ("worker processes" if size > 1 else "worker")
     with console.status(f"starting {size} {where}, loading model {options.model} in each ..."):
         try:
