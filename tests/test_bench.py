@@ -39,6 +39,7 @@ from agent.bench import (
 )
 from agent.cli.bench import bench_command
 from agent.result import RunResult
+from sandbox.base import SandboxKind
 
 SUITES = Path(__file__).resolve().parent.parent / "examples" / "suites"
 
@@ -195,6 +196,22 @@ def test_the_cli_command_carries_the_task_and_the_settings(tmp_path: Path) -> No
     for part in ["--model m.gguf", "--max-steps 5", "--sandbox local", "--max-seconds 90", "--json",
                  f"--runs-dir {tmp_path}", "--unsafe-local", f"--workspace {tmp_path / 'ws'}"]:
         assert part in joined
+
+
+def test_a_task_on_an_actor_gets_the_options_its_autogpt_run_would_get(tmp_path: Path) -> None:
+    from agent.cli.bench import actor_run_config
+    from agent.cli.mcp_tools import mcp_settings
+
+    config_file = tmp_path / "mcp.json"
+    config_file.write_text('{"mcpServers": {"calc": {"command": "calc-server"}}}')
+    config = actor_run_config(SandboxKind.LOCAL, True, mcp_settings(["echo-server --flag"], config_file), "raw",
+                              False, 0)
+    assert (config.sandbox, config.sandbox_config.unsafe_local, config.sandbox_config.python_session) == (
+        "local", True, False)
+    assert (config.action_format, config.worked_examples, config.mcp_config) == ("raw", 0, config_file.resolve())
+    assert [server.command for server in config.mcp] == ["echo-server"]
+    default = actor_run_config(SandboxKind.AUTO, False, ([], None), "json", True, None)
+    assert (default.worked_examples, default.sandbox_config.python_session) == (2, True), "run's own defaults"
 
 
 def test_a_run_that_hangs_is_killed_and_recorded_as_timed_out(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
 """The `autogpt` command line: every command, and everything that prints, lives in this package.
 
-Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `classify`,
+Each command is a function in a module of its own (`run`, `chat`, `runs`, `bench`, `batch`, `classify`,
 `sandbox`, `cache`, `serve`, `mcp-server`, `ui`, `tune`, `tune_data`, `tune_eval`);
 `app` mounts them. The agent's core (`agent.loop` and its parts) never prints: it yields events that
 `agent.cli.render` turns into terminal output.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typer
 
+from agent.cli.batch import batch_command
 from agent.cli.bench import bench_command
 from agent.cli.cache import cache_app
 from agent.cli.chat import chat_command
@@ -31,6 +32,7 @@ app.command("resume")(resume_command)
 app.command("chat")(chat_command)
 app.add_typer(runs_app, name="runs")
 app.command("bench")(bench_command)
+app.command("batch")(batch_command)
 app.add_typer(classify_app, name="classify")
 app.command("train-classifier")(train_classifier_command)
 app.add_typer(sandbox_app, name="sandbox")

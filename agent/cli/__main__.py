@@ -2,4 +2,5 @@
 
 from agent.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process started by `batch --workers N` imports it
+    main()

@@ -21,8 +21,10 @@ from agent.bench import (
     TaskResult,
     load_suite,
     make_report,
+    pool_run_task,
     report_json,
 )
+from agent.cli.batch import retry_line
 from agent.cli.mcp_tools import mcp_settings
 from agent.cli.options import (
     ActionFormatOpt,
@@ -32,11 +34,24 @@ from agent.cli.options import (
     McpOpt,
     ModelOpt,
     PythonSessionOpt,
+    RayAddressOpt,
+    RayFlag,
+    RetriesOpt,
     SandboxOpt,
+    WorkerCpusOpt,
+    WorkerMemoryOpt,
+    action_format_for,
     fail,
+    open_worker_pool,
+    ray_settings,
 )
 from agent.cli.render import shown
-from sandbox.base import SandboxKind
+from agent.config import AgentConfig
+from agent.scale.executor import WorkerOptions
+from agent.scale.runner import GoalRunner
+from agent.store import RunStore
+from sandbox.base import SandboxConfig, SandboxKind
+from tools.mcp_config import McpServerConfig
 
 
 def bench_command(
@@ -44,7 +59,8 @@ def bench_command(
     model: ModelOpt = "default",
     adapter: AdapterOpt = None,
     sandbox: SandboxOpt = SandboxKind.AUTO,
-    workers: Annotated[int, typer.Option(min=1, help="tasks run at once, each in its own process")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="tasks run at once: each in its own `autogpt run` "
+                                         "process, or with --ray on a pool of this many actors")] = 1,
     out: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
     only: Annotated[str, typer.Option(help="run only tasks whose id matches this glob, e.g. 'csv-*'")] = "",
     limit: Annotated[int, typer.Option(min=0, help="run at most this many tasks (0: all)")] = 0,
@@ -60,6 +76,11 @@ def bench_command(
     python_session: PythonSessionOpt = True,
     worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before each "
                                                         "goal (default: the run's own default)")] = None,
+    ray: RayFlag = False,
+    ray_address: RayAddressOpt = "",
+    worker_cpus: WorkerCpusOpt = None,
+    worker_memory: WorkerMemoryOpt = "",
+    retries: RetriesOpt = 2,
 ) -> None:
     """Run the agent on every task of SUITE, check each result, and report pass rate, steps and time.
     Each task's run starts the MCP servers given here for itself."""
@@ -77,6 +98,12 @@ def bench_command(
                              extra_args=extra + mcp_run_args(mcp, mcp_config, mcp_cwd)
                              + (("--action-format", action_format.value) if action_format else ())
                              + (() if python_session else ("--no-python-session",)))
+    on_ray = ray_settings(ray, ray_address, worker_cpus, worker_memory)
+    pool = runner = base = None
+    if on_ray is not None:  # one model per actor, loaded before the first task
+        base = actor_run_config(sandbox, unsafe_local, mcp_settings(mcp, mcp_config, mcp_cwd),
+                                action_format_for(action_format, model), python_session, worked_examples)
+        pool = open_worker_pool(console, workers, WorkerOptions(model, adapter=_adapter_path(adapter)), on_ray)
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
     with Progress(TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -90,19 +117,43 @@ def bench_command(
             if out is not None:  # the file always holds what was measured so far
                 _write(out, make_report(finished, tasks, bench, str(suite), started))
 
-        bench = Bench(settings, workers=workers, on_result=show)
+        run_task = None
+        if pool is not None:
+            runner = GoalRunner(pool, RunStore(runs_dir), retries=retries,
+                                on_retry=lambda retry: progress.console.print(retry_line(retry)))
+            run_task = pool_run_task(runner.run, base)
+        bench = Bench(settings, run_task=run_task, workers=workers, on_result=show)
         try:
             report = make_report(bench.run(tasks), tasks, bench, str(suite), started)
         except KeyboardInterrupt:
             report = make_report(finished, tasks, bench, str(suite), started)
+        finally:
+            if pool is not None:
+                pool.close()
     console.print(report_table(report))
     console.print(_totals_line(report))
+    if pool is not None:
+        console.print(f"[dim]{pool.loads} model load(s) in {pool.size} {pool.kind}"
+                      + (f"; retried after an actor died: {', '.join(sorted(runner.retried))}[/]"
+                         if runner is not None and runner.retried else "[/]"))
     if out is not None:
         _write(out, report)
         console.print(f"[dim]report written to {out}[/]")
     if not report.complete:
         console.print(f"[yellow]interrupted[/]: {len(report.tasks)} of {report.planned} tasks ran")
         raise typer.Exit(130)
+
+
+def actor_run_config(sandbox: SandboxKind, unsafe_local: bool, mcp: tuple[list[McpServerConfig], Path | None],
+                     action_format: str, python_session: bool, worked_examples: int | None) -> AgentConfig:
+    """What each task's run on an actor is given: the options an `autogpt run` of the task would get."""
+    config = AgentConfig(sandbox=sandbox, mcp=mcp[0], mcp_config=mcp[1], action_format=action_format,
+                         sandbox_config=SandboxConfig(unsafe_local=unsafe_local, python_session=python_session))
+    return config if worked_examples is None else config.model_copy(update={"worked_examples": worked_examples})
+
+
+def _adapter_path(adapter: Path | None) -> str:
+    return str(adapter.resolve()) if adapter is not None else ""
 
 
 def mcp_run_args(commands: list[str] | None, config_file: Path | None, cwd: Path | None) -> tuple[str, ...]:

@@ -74,3 +74,65 @@ def load_model(spec: str, *, device: str = "auto", dtype: str = "auto", adapter:
     from agent.llm import load_chat_model
 
     return load_chat_model(spec, device=device, dtype=dtype, adapter=adapter)
+
+
+# -- worker pools: `batch` and `bench --ray` -------------------------------------------------------------
+
+RayFlag = Annotated[bool, typer.Option("--ray", help="run on Ray: a pool of actors, each holding one loaded "
+                                       "model (a local Ray instance unless --ray-address is given)")]
+RayAddressOpt = Annotated[str, typer.Option("--ray-address", help="an existing Ray cluster: auto, HOST:PORT "
+                                            "or ray://HOST:PORT (implies --ray)")]
+WorkerCpusOpt = Annotated[float | None, typer.Option("--worker-cpus", min=0.0, help="CPUs Ray reserves for "
+                                                     "each actor (default 1)")]
+WorkerMemoryOpt = Annotated[str, typer.Option("--worker-memory", help="memory Ray reserves for each actor, "
+                                              "e.g. 1.5GiB or 800MB (default: none)")]
+RetriesOpt = Annotated[int, typer.Option(min=0, help="attempts per goal after its worker died (each resumes "
+                                         "the run from its recorded events)")]
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2,
+          "gib": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `2GiB`, `800MB`, `1.5gb` or a plain number of bytes; ValueError otherwise."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", text.lower())
+    if found is None or found.group(2) not in _UNITS:
+        raise ValueError(f"{text!r} is not a size: write it like 2GiB, 800MB or 1500000000")
+    return int(float(found.group(1)) * _UNITS[found.group(2)])
+
+
+def ray_settings(ray: bool, address: str, cpus: float | None, memory: str):
+    """The RaySettings of the command's options, or None without --ray (and then no Ray option is allowed)."""
+    if not (ray or address):
+        if cpus is not None or memory:
+            fail("--worker-cpus and --worker-memory are for Ray actors: add --ray (or --ray-address)")
+        return None
+    from agent.scale.ray_pool import RaySettings
+
+    try:
+        memory_bytes = parse_size(memory) if memory else 0
+    except ValueError as exc:
+        fail(f"--worker-memory: {exc}")
+    return RaySettings(address=address, worker_cpus=1.0 if cpus is None else cpus, worker_memory=memory_bytes)
+
+
+def open_worker_pool(console: Console, size: int, options, settings):
+    """`size` workers that have each loaded the model (Ray actors when `settings` is set), or fail()."""
+    import importlib.util
+
+    from agent.scale.pool import PoolError, open_local_pool
+
+    if settings is not None and importlib.util.find_spec("ray") is None:
+        fail("Ray is not installed: pip install '.[ray]' in this package's folder (or drop --ray)")
+    where = "Ray actors" if settings is not None else ("worker processes" if size > 1 else "worker")
+    with console.status(f"starting {size} {where}, loading model {options.model} in each ..."):
+        try:
+            if settings is None:
+                return open_local_pool(size, options)
+            from agent.scale.ray_pool import open_ray_pool
+
+            return open_ray_pool(size, options, settings)
+        except PoolError as exc:
+            fail(str(exc))
