@@ -93,12 +93,14 @@ def test_a_few_steps_on_the_default_model_lower_its_loss_and_change_what_it_writ
 @pytest.mark.real_model
 def test_the_fast_path_with_an_adapter_matches_peft_forward(default_adapter):
     from agent.llm import low_rank
+    from agent.llm.fused_step import FusedStep
     from agent.llm.transformers_backend import TransformersChatModel
 
     out, _ = default_adapter
     tuned = TransformersChatModel("base", adapter=out)
     assert tuned.engine.uses_blocks  # the base's Q4_1 blocks still do the work
     assert sum(isinstance(m, low_rank.WithLowRank) for layer in tuned.engine.layers for m in layer) == 30 * 4
+    assert FusedStep.applies(tuned.engine)  # a decode step stays one C call, the products in it
     conversation = tune_fixture.arithmetic(57, 31)
     ids = list(tuned.tokenizer.encode(tuned.tokenizer.render_conversation(
         [ChatMessage(m.role, m.content) for m in conversation.messages])).ids)

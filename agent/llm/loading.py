@@ -162,7 +162,6 @@ def load_local_model(source: ModelSource, device: str, dtype: Any, engine: str =
             fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
             if adapter is not None and beside is not None:
                 low_rank.attach(fast, lora.low_rank_pairs(adapter), adapter.scale, beside)
-                fast.matrices_changed()
             return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity + tuned)
     from agent.llm.hf_engine import HFEngine
 
