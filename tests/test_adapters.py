@@ -21,7 +21,8 @@ from agent.tune.encoding import encode_all
 from agent.tune.model import BaseCheckpoint, TuneSettings, train
 
 ROOT = Path(__file__).resolve().parents[1]
-# int8 factors beside the kernels, float32 everywhere else: measured max |difference| 0.004 (docs/tuning.md)
+# int8 factors beside the kernels, float32 everywhere else: measured max |difference| 0.015 over a 404-token
+# conversation (docs/tuning.md)
 LOGIT_TOLERANCE = 0.02
 PROMPT = [ChatMessage("system", "You are a helpful assistant."), ChatMessage("user", "Multiply 12 by 7.")]
 
