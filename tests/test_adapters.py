@@ -109,6 +109,13 @@ def test_the_fast_path_with_an_adapter_matches_peft_forward(default_adapter):
     for logits in _fast_path_logits(tuned, ids):
         assert float((logits - reference).abs().max()) < LOGIT_TOLERANCE
         assert bool((logits.argmax(-1) == reference.argmax(-1)).all())
+    import torch
+
+    with torch.inference_mode():  # a step of several tokens (a draft): one fused call, the products per row
+        tuned.engine.forward(ids[:40], 0)
+        drafted = tuned.engine.forward(ids[40:52], 40, keep=12)
+    tuned.reset_cache()
+    assert float((drafted - reference[40:52]).abs().max()) < LOGIT_TOLERANCE
     untuned = _fast_path_logits(TransformersChatModel("base"), ids)[0]
     assert float((untuned - reference).abs().max()) > 50 * LOGIT_TOLERANCE  # the adapter matters at this scale
 
