@@ -8,8 +8,10 @@ path's logits follow peft's forward; with --compare, the other ways of running a
    `tuned` (what `--adapter` runs), alternating so background load hits both alike; medians. The texts differ
    (the adapter changes them), so drafts and forced grammar tokens differ too: section 2 is the like-for-like one.
 2. milliseconds per one-token forward pass over the same tokens (a decode step without sampling), medians of
-   alternating rounds. With --compare also: the low-rank products in torch instead of C, the adapter merged in
-   float32 (dense matrices), and merged then re-quantized to Q8_0 or Q4_1 blocks (the block kernels).
+   alternating rounds: `base`, `tuned` (the products inside the fused decode step) and `tuned, matrix by
+   matrix` (the same C products, each matrix its own call: the path without the fused step's hook). With
+   --compare also: the low-rank products in torch instead of C, the adapter merged in float32 (dense
+   matrices), and merged then re-quantized to Q8_0 or Q4_1 blocks (the block kernels).
 3. agreement over a conversation in the agent's format: each variant's logits (a whole-prompt prefill, and one
    token a step) against peft's `PeftModel` forward on the float base weights: max and mean |difference|, and
    how often the top token agrees; the base model's distance to peft for scale.
@@ -67,7 +69,7 @@ def main() -> None:
     result: dict[str, Any] = {"adapter": str(adapter.directory), "threads": torch.get_num_threads()}
     result |= decode_section(base, tuned, args.tokens, args.reps)
     with tempfile.TemporaryDirectory(prefix="adapter-variants-") as scratch:
-        engines = {"base": base.engine, "tuned": tuned.engine}
+        engines = {"base": base.engine, "tuned": tuned.engine, "tuned, matrix by matrix": matrix_by_matrix(adapter)}
         if args.compare:
             engines |= variant_engines(adapter, Path(scratch))
         result |= step_section(engines, args.tokens, args.reps)
@@ -131,16 +133,40 @@ def step_section(engines: dict[str, Any], tokens: int, reps: int) -> dict[str, A
     return out
 
 
-def variant_engines(adapter: Any, scratch: Path) -> dict[str, Any]:
-    """The other ways to run the adapter, each its own engine over the same base weights."""
-    import torch
-
-    from agent.llm import block_kernels, llama_engine, lora, low_rank
+def _engine_parts() -> tuple[Path, dict[str, Any], Any]:
+    from agent.llm import block_kernels
     from agent.llm.loading import float_checkpoint, model_cache_root, resolve_model
 
     base_dir = float_checkpoint(resolve_model("base"))
     config = json.loads((base_dir / "config.json").read_text())
-    kernels = block_kernels.load_kernels(model_cache_root().parent / "kernels")
+    return base_dir, config, block_kernels.load_kernels(model_cache_root().parent / "kernels")
+
+
+def matrix_by_matrix(adapter: Any) -> Any:
+    """An engine with the adapter's C products called one matrix at a time (a kernel that offers the fused
+    step no hook), over the same base weights."""
+    import copy
+
+    import torch
+
+    from agent.llm import llama_engine, lora, low_rank
+    from agent.llm.loading import model_cache_root
+
+    base_dir, config, kernels = _engine_parts()
+    kernel = copy.copy(low_rank.load_kernel(model_cache_root().parent / "kernels"))
+    kernel.apply_address = 0
+    engine = llama_engine.LlamaEngine(base_dir, config, "cpu", torch.float32, None, kernels)
+    low_rank.attach(engine, lora.low_rank_pairs(adapter), adapter.scale, kernel)
+    return engine
+
+
+def variant_engines(adapter: Any, scratch: Path) -> dict[str, Any]:
+    """The other ways to run the adapter, each its own engine over the same base weights."""
+    import torch
+
+    from agent.llm import llama_engine, lora, low_rank
+
+    base_dir, config, kernels = _engine_parts()
     merged = lora.merged_checkpoint(base_dir, adapter, scratch)
 
     def engine(directory: Path) -> Any:

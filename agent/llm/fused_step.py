@@ -3,8 +3,10 @@ in packed rows: what `LlamaEngine.forward` runs for a decode step, a draft or fo
 
 It computes what the engine's per-matrix path computes (`BlockMatrix` calls and `Kernels.attention`, the
 same kernels in the same order), without ~150 calls from Python per token. It applies only when every
-matrix of the model has a block form; the engine keeps the per-matrix path otherwise. The ctypes
-structures mirror `llama_layer` and `llama_model` in decode_step.c.
+matrix of the model has a block form; the engine keeps the per-matrix path otherwise. A layer matrix may
+be wrapped (an adapter's low-rank product beside it, `agent.llm.low_rank`): the wrapper's `block_parts()`
+gives its blocks and a C function the step calls after the matrix. The ctypes structures mirror
+`matrix_adapter`, `llama_layer` and `llama_model` in decode_step.c.
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ class PackedMatrix(ctypes.Structure):
     _fields_ = [("kind", _i), ("k", _i), ("n", _i), ("rows", _p)]
 
 
+class MatrixAdapter(ctypes.Structure):
+    _fields_ = [("add", _p), ("ctx", _p)]  # int add(const void *ctx, const float *in, int rows, float *y)
+
+
 class LlamaLayer(ctypes.Structure):
     _fields_ = [("in_norm", _p), ("post_norm", _p), ("qkv", PackedMatrix), ("o", PackedMatrix),
-                ("gate_up", PackedMatrix), ("down", PackedMatrix), ("k_cache", _p), ("v_cache", _p)]
+                ("gate_up", PackedMatrix), ("down", PackedMatrix), ("k_cache", _p), ("v_cache", _p),
+                ("adapters", ctypes.POINTER(MatrixAdapter))]
 
 
 class LlamaModel(ctypes.Structure):
@@ -36,6 +43,14 @@ def _packed(m: BlockMatrix) -> PackedMatrix:
     return PackedMatrix(m.code, m.k, m.n, m.rows.data_ptr())
 
 
+def _block_parts(m: Any) -> tuple[BlockMatrix, int, int] | None:
+    """(blocks, add function, its context) of a layer matrix; None when it has no block form."""
+    if type(m) is BlockMatrix:
+        return m, 0, 0
+    parts = getattr(m, "block_parts", None)
+    return parts() if parts is not None else None
+
+
 class FusedStep:
     """`step(ids, start, keep)`: logits [keep, vocab] after running `ids` at positions start.. (<= MAX_ROWS)."""
 
@@ -43,18 +58,26 @@ class FusedStep:
         s = engine.shape
         self._kernels, self._engine = kernels, engine
         self._layers = (LlamaLayer * s.layers)()
+        self._adapters: list[Any] = []  # kept alive while the C model points at them
         for i, (in_norm, qkv, o, post_norm, gate_up, down) in enumerate(engine.layers):
-            self._layers[i] = LlamaLayer(in_norm.data_ptr(), post_norm.data_ptr(), _packed(qkv), _packed(o),
-                                         _packed(gate_up), _packed(down), None, None)
-        intermediate = engine.layers[0][4].n // 2
+            parts = [_block_parts(m) or (m, 0, 0) for m in (qkv, o, gate_up, down)]  # `applies` checked them
+            adapters = None
+            if any(add for _, add, _ in parts):
+                table = (MatrixAdapter * 4)(*(MatrixAdapter(add or None, ctx or None) for _, add, ctx in parts))
+                self._adapters.append(table)
+                adapters = ctypes.cast(table, ctypes.POINTER(MatrixAdapter))
+            self._layers[i] = LlamaLayer(in_norm.data_ptr(), post_norm.data_ptr(),
+                                         *(_packed(blocks) for blocks, _, _ in parts), None, None, adapters)
+        intermediate = parts[2][0].n // 2
         self._model = LlamaModel(s.layers, s.hidden, s.heads, s.kv_heads, s.head_dim, intermediate, 0, s.eps, None,
                                  engine.final_norm.data_ptr(), _packed(engine.head), self._layers)
         self.bind_cache()
 
     @staticmethod
     def applies(engine: Any) -> bool:
-        matrices = [engine.head] + [m for layer in engine.layers for m in (layer[1], layer[2], layer[4], layer[5])]
-        return engine.shape.head_dim % 8 == 0 and all(type(m) is BlockMatrix for m in matrices)
+        matrices = [m for layer in engine.layers for m in (layer[1], layer[2], layer[4], layer[5])]
+        return (engine.shape.head_dim % 8 == 0 and type(engine.head) is BlockMatrix
+                and all(_block_parts(m) is not None for m in matrices))
 
     def bind_cache(self) -> None:
         """Point the C model at the engine's current KV cache and rotary table (after they were reallocated)."""

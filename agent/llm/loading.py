@@ -209,7 +209,6 @@ def _load_fast(source: ModelSource, directory: Path, device: str, dtype: Any, ad
     fast = llama_engine.LlamaEngine(directory, config, device, dtype, weights, kernels)
     if adapter is not None and beside is not None:
         low_rank.attach(fast, lora.low_rank_pairs(adapter), adapter.scale, beside)
-        fast.matrices_changed()
     return LoadedModel(fast, tokenizer, fast.shape.vocab, fast.shape.max_positions, identity + tuned)
 
 

@@ -77,36 +77,73 @@ static inline float dot_i8(const int8_t *w, const float *h, int n) {
     return hsum(_mm256_add_ps(s0, s1));
 }
 
-int low_rank_version(void) { return 3; }
+int low_rank_version(void) { return 4; }
+
+/* One matrix's factors, as low_rank_add takes them (and as agent/llm/low_rank.py's LowRankFactors holds them). */
+typedef struct {
+    const int8_t *a;
+    const float *a_scale;
+    int rank, segments;
+    const int8_t *bt;
+    const float *b_scale;
+    const int *segment_end;
+    int k, n;
+} low_rank_factors;
+
+static int fits(const low_rank_factors *f) {
+    if (f->k % 16 || f->rank % 16 || f->n % 8 || f->k > MAX_WIDTH || f->rank * f->segments > MAX_RANKS ||
+        f->segments < 1 || f->segment_end[f->segments - 1] != f->n)
+        return 0;
+    for (int s = 0; s < f->segments; s++)
+        if (f->segment_end[s] % 8)
+            return 0;
+    return 1;
+}
+
+/* y [n] += B (A h) for one row's input h [k] */
+static void add_row(const low_rank_factors *f, const float *h, float *y) {
+    float t[MAX_RANKS];
+    for (int j = 0; j < f->rank * f->segments; j++)
+        t[j] = f->a_scale[j] * dot_i8(f->a + (long)j * f->k, h, f->k);
+    int begin = 0;
+    for (int s = 0; s < f->segments; s++) {
+        const float *ts = t + s * f->rank;
+        for (int j = begin; j < f->segment_end[s]; j += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int i = 0; i < f->rank; i++)
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(ts[i]), load_i8(f->bt + (long)i * f->n + j), acc);
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(acc, _mm256_loadu_ps(f->b_scale + j), _mm256_loadu_ps(y + j)));
+        }
+        begin = f->segment_end[s];
+    }
+}
+
+/* The fused decode step's hook (decode_step.c's matrix_adapter.add): h [rows, k] is the matrix's input as the
+   step computed it (normed or gated already); y [rows, n] += its low-rank product. 0, or -1 for sizes it
+   cannot take. */
+int low_rank_apply(const void *ctx, const float *h, int rows, float *y) {
+    const low_rank_factors *f = ctx;
+    if (!fits(f))
+        return -1;
+    for (int m = 0; m < rows; m++)
+        add_row(f, h + (long)m * f->k, y + (long)m * f->n);
+    return 0;
+}
 
 /* 0 on success; -1 when a size is outside what this kernel takes (the caller then uses torch). Segment ends
-   and N must be multiples of 8, K and the rank multiples of 16. */
+   and N must be multiples of 8, K and the rank multiples of 16. x is the matrix's input before its RMSNorm
+   (norm given) or SiLU(gate) * up (gated: x [rows, 2k]). */
 int low_rank_add(const float *x, int rows, int k, const float *norm, float eps, int gated, const int8_t *a,
                  const float *a_scale, int rank, int segments, const int8_t *bt, const float *b_scale,
                  const int *segment_end, int n, float *y) {
-    float h[MAX_WIDTH], t[MAX_RANKS];
-    if (k % 16 || rank % 16 || n % 8 || k > MAX_WIDTH || rank * segments > MAX_RANKS || segments < 1)
+    float h[MAX_WIDTH];
+    const low_rank_factors f = {a, a_scale, rank, segments, bt, b_scale, segment_end, k, n};
+    if (!fits(&f))
         return -1;
-    for (int s = 0; s < segments; s++)
-        if (segment_end[s] % 8)
-            return -1;
     const int width = gated ? 2 * k : k;
     for (int m = 0; m < rows; m++) {
         matrix_input(x + (long)m * width, k, norm, eps, gated, h);
-        for (int j = 0; j < rank * segments; j++)
-            t[j] = a_scale[j] * dot_i8(a + (long)j * k, h, k);
-        float *out = y + (long)m * n;
-        int begin = 0;
-        for (int s = 0; s < segments; s++) {
-            const float *ts = t + s * rank;
-            for (int j = begin; j < segment_end[s]; j += 8) {
-                __m256 acc = _mm256_setzero_ps();
-                for (int i = 0; i < rank; i++)
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(ts[i]), load_i8(bt + (long)i * n + j), acc);
-                _mm256_storeu_ps(out + j, _mm256_fmadd_ps(acc, _mm256_loadu_ps(b_scale + j), _mm256_loadu_ps(out + j)));
-            }
-            begin = segment_end[s];
-        }
+        add_row(&f, h, y + (long)m * n);
     }
     return 0;
 }

@@ -6,8 +6,11 @@ a block's range / 15, is far larger than the adapter's change to a weight); Q8_0
 the bytes of Q4_1 on every token. The factors here are int8 with a scale per row (5 MB for rank 16 on every
 matrix of the default model), read once per token. docs/tuning.md has the measurements.
 
-The hook is one function, `attach`, which wraps the engine's matrices; the engine itself is unchanged.
-Steps of up to `KERNEL_ROWS` rows use the C kernel; longer ones (prefills, compute-bound) use torch.
+The hook is one function, `attach`, which wraps the engine's matrices; the engine itself is unchanged. A
+wrapped block matrix hands the fused decode step (`fused_step.py`, `decode_step.c`) its base blocks and the
+C function that adds its product (`block_parts`), so a step of up to 16 tokens stays one C call with the
+adapter. Elsewhere, steps of up to `KERNEL_ROWS` rows use the C kernel one matrix at a time; longer ones
+(prefills, compute-bound) use torch.
 """
 
 from __future__ import annotations
@@ -25,11 +28,19 @@ SOURCE = Path(__file__).with_name("low_rank.c")
 COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-shared", "-fPIC")
 KERNEL_ROWS = 16
 RANK_MULTIPLE = 16  # the kernel's unit of rank (low_rank.c)
-KERNEL_VERSION = 3  # low_rank.c's low_rank_version()
+KERNEL_VERSION = 4  # low_rank.c's low_rank_version()
 
 # The engine's fused matrices (llama_engine.LAYER_TENSORS order) and the checkpoint matrices they stack.
 FUSED = {"qkv": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), "o": ("self_attn.o_proj",),
          "gate_up": ("mlp.gate_proj", "mlp.up_proj"), "down": ("mlp.down_proj",)}
+
+
+class LowRankFactors(ctypes.Structure):
+    """One matrix's factors for `low_rank_apply`: mirrors `low_rank_factors` in low_rank.c."""
+
+    _fields_ = [("a", ctypes.c_void_p), ("a_scale", ctypes.c_void_p), ("rank", ctypes.c_int),
+                ("segments", ctypes.c_int), ("bt", ctypes.c_void_p), ("b_scale", ctypes.c_void_p),
+                ("segment_end", ctypes.c_void_p), ("k", ctypes.c_int), ("n", ctypes.c_int)]
 
 
 class LowRankKernel:
@@ -41,6 +52,8 @@ class LowRankKernel:
         if lib.low_rank_version() != KERNEL_VERSION:
             raise OSError(f"{library} was built from another version of {SOURCE.name}")
         self.add = lib.low_rank_add
+        self._library = lib  # keeps the library (and so `apply_address`) loaded
+        self.apply_address = int(ctypes.cast(lib.low_rank_apply, ctypes.c_void_p).value or 0)
 
 
 def load_kernel(cache_dir: Path) -> LowRankKernel | None:
@@ -101,6 +114,18 @@ class WithLowRank:
         self._factors = (self._a8.data_ptr(), self._a_scale.data_ptr(), self.rank, len(self.segment_end),
                          self._bt8.data_ptr(), self._b_scale.data_ptr(), self._ends.data_ptr(), self.n)
         self._float32 = torch.float32
+        self._c_factors = LowRankFactors(*self._factors[:6], self._ends.data_ptr(), self.k, self.n)
+
+    def block_parts(self) -> tuple[Any, int, int] | None:
+        """For the fused decode step: (the base matrix in blocks, the address of the C function that adds this
+        product, and its context), or None when the step cannot take it (then it runs matrix by matrix)."""
+        from agent.llm.block_kernels import BlockMatrix
+
+        if type(self.inner) is not BlockMatrix or self.kernel is None or not self.kernel.apply_address:
+            return None
+        if self.k % 16 or self.rank % RANK_MULTIPLE or any(end % 8 for end in self.segment_end):
+            return None
+        return self.inner, self.kernel.apply_address, ctypes.addressof(self._c_factors)
 
     def __call__(self, x: Any, norm: Any = None, gated: bool = False, add_to: Any = None) -> Any:
         y = self.inner(x, norm=norm, gated=gated, add_to=add_to)
@@ -141,7 +166,8 @@ def int8_rows(w: Any) -> tuple[Any, Any]:
 
 
 def attach(engine: Any, pairs: dict[str, tuple[Any, Any]], scale: float, kernel: LowRankKernel | None) -> int:
-    """Wrap the engine's matrices that `pairs` ({weight name: (A [r, in], B [out, r])}) change; how many."""
+    """Wrap the engine's matrices that `pairs` ({weight name: (A [r, in], B [out, r])}) change; how many.
+    The engine is told (`matrices_changed`), so its fused decode step takes the products too."""
     from agent.llm import llama_engine
 
     s = engine.shape
@@ -157,6 +183,7 @@ def attach(engine: Any, pairs: dict[str, tuple[Any, Any]], scale: float, kernel:
             items[order.index(fused)] = WithLowRank(items[order.index(fused)], a, b * scale, ends, kernel)
             wrapped += 1
         engine.layers[i] = tuple(items)
+    engine.matrices_changed()
     return wrapped
 
 
