@@ -178,28 +178,35 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     encoded = content.encode("utf-8")
     if len(encoded) > MAX_WRITE_BYTES:
         raise ToolError(f"content is {len(encoded)} bytes; the limit is {MAX_WRITE_BYTES}")
+    done = write_workspace_bytes(ctx.workspace, path, encoded)
+    return f"{done} {path} ({len(encoded)} bytes)"
+
+
+def write_workspace_bytes(workspace: Path, path: str, data: bytes) -> str:
+    """Create or replace a workspace file, opened beneath the workspace in one step (folders made as needed);
+    "created" or "replaced". ToolError when refused: a directory, a link, a second hard link, not a file."""
     if not workspace_parts(path):
         raise ToolError(f"{path} is a directory")
     try:
-        with opened(ctx.workspace, path, WRITE_FLAGS | os.O_CREAT | os.O_EXCL, make_parents=True) as fd:
-            _write_all(fd, encoded)
-        return f"created {path} ({len(encoded)} bytes)"
+        with opened(workspace, path, WRITE_FLAGS | os.O_CREAT | os.O_EXCL, make_parents=True) as fd:
+            _write_all(fd, data)
+        return "created"
     except FileExistsError:
         pass
     except IsADirectoryError:
         raise ToolError(f"{path} is a directory") from None
     try:
-        with opened(ctx.workspace, path, WRITE_FLAGS) as fd:
+        with opened(workspace, path, WRITE_FLAGS) as fd:
             check_single_file(fd, path)
             os.ftruncate(fd, 0)
-            _write_all(fd, encoded)
+            _write_all(fd, data)
     except IsADirectoryError:
         raise ToolError(f"{path} is a directory") from None
     except OSError as exc:
         if exc.errno != errno.ENXIO:  # a FIFO with no reader (O_NONBLOCK)
             raise
         raise ToolError(f"{path} is not a regular file") from None
-    return f"replaced {path} ({len(encoded)} bytes)"
+    return "replaced"
 
 
 def _write_all(fd: int, data: bytes) -> None:

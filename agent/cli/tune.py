@@ -9,6 +9,7 @@ loss curve (loss.png). A killed run continues from its last checkpoint with the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from dataclasses import asdict
@@ -51,6 +52,8 @@ def tune_command(
 
     if data is None and from_runs is None:
         fail(f"give training data: --data FILE.jsonl and/or {FROM_RUNS} [RUNS_DIR]")
+    if missing := [name for name in ("peft", "matplotlib") if importlib.util.find_spec(name) is None]:
+        fail(f"autogpt tune needs {' and '.join(missing)}: pip install 'autogpt-local[tune]'")
     console = Console(stderr=json_output)
     settings = TuneSettings(epochs=epochs, rank=rank, alpha=2 * rank, learning_rate=learning_rate,
                             batch_size=batch_size, max_tokens=max_tokens, seed=seed,

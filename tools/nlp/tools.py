@@ -17,10 +17,18 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from tools.base import ToolContext, ToolError, tool
-from tools.files import read_text_file, resolve_in_workspace, workspace_files_hint
+from tools.files import (
+    read_workspace_bytes,
+    resolve_in_workspace,
+    text_of,
+    workspace_files_hint,
+    workspace_parts,
+    write_workspace_bytes,
+)
 from tools.nlp import tasks as nlp_tasks
 
 MAX_TEXTS = 10_000
+MAX_INPUT_BYTES = 16 * 1024 * 1024  # a workspace file read for texts
 SHOWN = 20  # results listed in an observation; the rest are counted (and written to output_path)
 SNIPPET = 80
 
@@ -34,36 +42,51 @@ def gather_texts(ctx: ToolContext, texts: list[str] | None, input_path: str,
     if texts and input_path:
         raise ToolError("give either texts or input_path, not both")
     if input_path:
-        return read_texts(resolve_in_workspace(ctx.workspace, input_path), column)
+        return parse_texts(input_path, read_workspace_text(ctx, input_path), column)
     if not texts:
         raise ToolError("no texts given: pass texts (a list of strings) or input_path (a workspace file)")
     return _limit(list(texts)), None
 
 
+def read_workspace_text(ctx: ToolContext, path: str) -> str:
+    """A workspace file as text, opened beneath the workspace in one step (no link followed)."""
+    data = read_workspace_bytes(ctx.workspace, path, MAX_INPUT_BYTES + 1)
+    if data is None:
+        raise ToolError(f"no such file: {path}. {workspace_files_hint(ctx.workspace)}")
+    if len(data) > MAX_INPUT_BYTES:
+        raise ToolError(f"{path} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MB; split it")
+    return text_of(data, path)
+
+
 def read_texts(path: Path, column: str = "text") -> tuple[list[str], list[dict[str, Any]] | None]:
+    """The texts of a file the user names on the command line (not a workspace file)."""
     if not path.is_file():
         raise ToolError(f"no such file: {path.name}")
-    suffix = path.suffix.lower()
+    return parse_texts(path.name, text_of(path.read_bytes(), path.name), column)
+
+
+def parse_texts(name: str, text: str, column: str = "text") -> tuple[list[str], list[dict[str, Any]] | None]:
+    """A .txt file's lines, or a .csv / .jsonl file's `column` (and its rows)."""
+    suffix = Path(name).suffix.lower()
     if suffix in (".csv", ".jsonl", ".ndjson"):
-        rows = _read_table(path)
+        rows = _read_table(name, text)
         if rows and column not in rows[0]:
-            raise ToolError(f"column {column!r} is not in {path.name}; its columns are: {', '.join(rows[0])}")
+            raise ToolError(f"column {column!r} is not in {name}; its columns are: {', '.join(rows[0])}")
         rows = [r for r in rows if str(r.get(column) or "").strip()]
         return _limit([str(r[column]) for r in rows]), rows[:MAX_TEXTS]
-    lines = [line.strip() for line in read_text_file(path).splitlines()]
+    lines = [line.strip() for line in text.splitlines()]
     return _limit([line for line in lines if line]), None
 
 
-def _read_table(path: Path) -> list[dict[str, Any]]:
-    text = read_text_file(path)
-    if path.suffix.lower() == ".csv":
+def _read_table(name: str, text: str) -> list[dict[str, Any]]:
+    if Path(name).suffix.lower() == ".csv":
         return [dict(r) for r in csv.DictReader(io.StringIO(text))]
     try:
         rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
-        raise ToolError(f"{path.name} is not valid JSONL: {exc}") from None
+        raise ToolError(f"{name} is not valid JSONL: {exc}") from None
     if not all(isinstance(r, dict) for r in rows):
-        raise ToolError(f"{path.name}: every line must be a JSON object")
+        raise ToolError(f"{name}: every line must be a JSON object")
     return rows
 
 
@@ -76,27 +99,24 @@ def _limit(texts: list[str]) -> list[str]:
 def write_results(ctx: ToolContext, output_path: str, texts: list[str], rows: list[dict[str, Any]] | None,
                   results: list[dict[str, Any]]) -> str:
     """Write one result per text next to its input row; the format follows the output file's suffix."""
-    target = resolve_in_workspace(ctx.workspace, output_path)
-    if target.is_dir():
-        raise ToolError(f"{output_path} is a directory")
+    workspace_parts(output_path)  # refused before anything is written
     base = rows if rows is not None else [{"text": t} for t in texts]
     merged = [{**row, **result} for row, result in zip(base, results, strict=True)]
-    suffix = target.suffix.lower()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = Path(output_path).suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged), encoding="utf-8")
+        content = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged)
     elif suffix == ".csv":
         columns = list(dict.fromkeys(key for r in merged for key in r))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows({k: _cell(v) for k, v in r.items()} for r in merged)
-        target.write_text(buffer.getvalue(), encoding="utf-8")
+        content = buffer.getvalue()
     elif suffix == ".txt":
-        target.write_text("".join(f"{_cell(r.get('label', r.get('entities')))}\n" for r in results),
-                          encoding="utf-8")
+        content = "".join(f"{_cell(r.get('label', r.get('entities')))}\n" for r in results)
     else:
         raise ToolError(f"output_path must end in .csv, .jsonl or .txt, not {suffix or '(nothing)'}")
+    write_workspace_bytes(ctx.workspace, output_path, content.encode("utf-8"))
     return output_path
 
 
@@ -209,16 +229,11 @@ def summarize_text(ctx: ToolContext, text: str = "", input_path: str = "",
     if bool(text) == bool(input_path):
         raise ToolError("give either text (a string) or input_path (a workspace file)")
     if input_path:
-        target = resolve_in_workspace(ctx.workspace, input_path)
-        if not target.is_file():
-            raise ToolError(f"no such file: {input_path}. {workspace_files_hint(ctx.workspace)}")
-        text = read_text_file(target)
+        text = read_workspace_text(ctx, input_path)
     summary = " ".join(_task(nlp_tasks.summarize, text, sentences))
     if not output_path:
         return summary
-    target = resolve_in_workspace(ctx.workspace, output_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(summary + "\n", encoding="utf-8")
+    write_workspace_bytes(ctx.workspace, output_path, (summary + "\n").encode("utf-8"))
     return f"wrote {output_path}: {summary}"
 
 
