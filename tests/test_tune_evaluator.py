@@ -11,12 +11,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from agent.testing import SCRIPTED_MODEL_ENV
-from agent.tune.evaluator import Arm, EvalSettings, EvaluationError, bench_command, evaluate
+from agent.tune.evaluator import Arm, EvalSettings, EvaluationError, bench_command, evaluate, run_bench_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +70,19 @@ def test_each_arm_runs_the_real_bench_and_the_rows_compare_them(suite: Path, tmp
     assert data["flips"] == {str(suite): {"a only": [], "b only": []}}
     report = json.loads((tmp_path / "out" / "two-b.json").read_text())
     assert [t["id"] for t in report["tasks"] if t["passed"]] == ["twelve"]
+
+
+def test_side_by_side_arms_run_at_the_same_time(suite: Path, tmp_path: Path, scripted) -> None:
+    both_running = threading.Barrier(2, timeout=60)  # broken (an error) if the arms ran one after the other
+
+    def bench(command: list[str], log: Path) -> int:
+        both_running.wait()
+        return run_bench_process(command, log)
+
+    arms = (Arm("base", ("--model", "default")), Arm("tuned", ("--model", "default")))
+    settings = EvalSettings((suite,), arms, tmp_path / "out", bench_args=("--sandbox", "local"), side_by_side=True)
+    evaluation = evaluate(settings, run_bench=bench)
+    assert [(r.arm, r.passed, r.tasks) for r in evaluation.rows] == [("base", 1, 2), ("tuned", 1, 2)]
 
 
 def test_a_bench_that_cannot_run_is_one_clear_error(suite: Path, tmp_path: Path, scripted) -> None:

@@ -23,6 +23,8 @@ def tune_eval_command(
     out_dir: Annotated[Path, typer.Option(help="where each bench's report and log, and evaluation.json, go")]
     = Path("tune-eval"),
     workers: Annotated[int, typer.Option(min=1, help="tasks each bench runs at once")] = 1,
+    side_by_side: Annotated[bool, typer.Option("--side-by-side", help="run a suite's arms at the same time, "
+                                               "so that they share the machine's load alike")] = False,
     only: Annotated[str, typer.Option(help="only tasks whose id matches this glob")] = "",
     limit: Annotated[int, typer.Option(min=0, help="at most this many tasks per suite (0: all)")] = 0,
     sandbox: SandboxOpt = SandboxKind.AUTO,
@@ -51,7 +53,7 @@ def tune_eval_command(
     if len({a.name for a in arms}) != len(arms):
         fail("two arms have the same name")
     settings = EvalSettings(tuple(suites), arms, out_dir, workers, only, limit,
-                            ("--sandbox", str(sandbox), "--task-seconds", f"{task_seconds:g}"))
+                            ("--sandbox", str(sandbox), "--task-seconds", f"{task_seconds:g}"), side_by_side)
     console = Console(stderr=json_output)
 
     def show(row: Row) -> None:

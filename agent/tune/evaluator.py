@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ class EvalSettings:
     only: str = ""
     limit: int = 0
     bench_args: tuple[str, ...] = ()  # for every arm, e.g. ("--sandbox", "local")
+    side_by_side: bool = False  # a suite's arms run at the same time (so they share the machine's load alike)
 
 
 @dataclass(frozen=True)
@@ -120,24 +122,28 @@ def run_bench_process(command: list[str], log: Path) -> int:
 
 def evaluate(settings: EvalSettings, on_row: Callable[[Row], None] | None = None,
              run_bench: RunBench = run_bench_process) -> Evaluation:
-    """Every suite under every arm; each suite's arms back to back."""
+    """Every suite under every arm; each suite's arms back to back, or at the same time (`side_by_side`)."""
     started = datetime.now(UTC)
     evaluation = Evaluation(settings, started.isoformat(timespec="seconds"))
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     for suite in settings.suites:
-        for arm in settings.arms:
-            stem = f"{suite.stem}-{arm.name}"
+        stems = [f"{suite.stem}-{arm.name}" for arm in settings.arms]
+        jobs = [(bench_command(suite, arm, settings.out_dir / f"{stem}.json", settings), settings.out_dir /
+                 f"{stem}.log") for arm, stem in zip(settings.arms, stems, strict=True)]
+        for command, _ in jobs:
+            Path(command[command.index("--out") + 1]).unlink(missing_ok=True)
+        with ThreadPoolExecutor(max_workers=len(jobs) if settings.side_by_side else 1) as pool:
+            codes = list(pool.map(lambda job: run_bench(*job), jobs))
+        for arm, stem, code in zip(settings.arms, stems, codes, strict=True):
             report, log = settings.out_dir / f"{stem}.json", settings.out_dir / f"{stem}.log"
-            report.unlink(missing_ok=True)
-            code = run_bench(bench_command(suite, arm, report, settings), log)
             if code not in (0, 130) or not report.is_file():
                 raise EvaluationError(f"arm {arm.name} on {suite}: `autogpt bench` exited {code}: {_tail(log)}")
             row = _row(str(suite), arm.name, report)
             evaluation.rows.append(row)
             if on_row is not None:
                 on_row(row)
-            if code == 130:
-                raise KeyboardInterrupt
+        if 130 in codes:
+            raise KeyboardInterrupt
     evaluation.wall_seconds = (datetime.now(UTC) - started).total_seconds()
     return evaluation
 
