@@ -3,6 +3,7 @@ sandbox and the real Docker engine), within each call's limits, and says so when
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,3 +155,24 @@ def test_the_prompt_says_state_lasts_and_a_resumed_run_is_told_it_was_lost(make_
     assert "new Python interpreter (the run was resumed)" in observation.output
     assert "NameError" in observation.output
     model.assert_complete()
+
+
+def test_nothing_the_code_left_running_runs_between_calls(box, workspace: Path) -> None:
+    started = box.run_python(
+        "import threading, time\n"
+        "def tick():\n"
+        "    while True:\n"
+        "        with open('ticks.txt', 'a') as f:\n"
+        "            f.write('.')\n"
+        "        time.sleep(0.01)\n"
+        "threading.Thread(target=tick, daemon=True).start()\n"
+        "time.sleep(0.2)")
+    assert started.ok and started.python.kept
+    ticks = workspace / "ticks.txt"
+    between = ticks.stat().st_size
+    time.sleep(0.5)  # the interpreter is stopped: its thread does not tick
+    assert ticks.stat().st_size == between
+    assert box.leftover_pids() == set()  # the stopped interpreter is the sandbox's own, not a leftover
+    again = box.run_python("import time\ntime.sleep(0.3)\nprint('ok')")
+    assert again.stdout == "ok\n" and not again.python.started
+    assert ticks.stat().st_size > between  # it ran again during the call
