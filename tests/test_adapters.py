@@ -218,3 +218,17 @@ def test_a_shipped_adapter_fits_the_size_limit_and_names_the_default_model():
     assert sum(p.stat().st_size for p in shipped.iterdir()) <= 25 * 2**20
     meta = json.loads((shipped / lora.METADATA_FILE).read_text())
     assert meta["base"]["name"] == "SmolLM2-135M-Instruct"
+
+
+def test_a_tuned_model_runs_without_worked_examples_unless_asked(tmp_path: Path, monkeypatch) -> None:
+    from agent.cli.options import worked_examples_for
+    from agent.llm import lora
+
+    monkeypatch.setattr(lora, "SHIPPED", tmp_path / "none")  # an installation without a shipped adapter
+    assert worked_examples_for(None, "default") == 2 and worked_examples_for(None, "base") == 2
+    assert worked_examples_for(None, "default", tmp_path) == 0  # a user's adapter
+    assert worked_examples_for(3, "default", tmp_path) == 3
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "shipped" / lora.WEIGHTS_FILE).write_bytes(b"")
+    monkeypatch.setattr(lora, "SHIPPED", tmp_path / "shipped")
+    assert worked_examples_for(None, "default") == 0 and worked_examples_for(None, "base") == 2

@@ -34,6 +34,7 @@ from agent.cli.options import (
     fail,
     open_worker_pool,
     ray_settings,
+    worked_examples_for,
 )
 from agent.scale.executor import WorkerOptions
 from agent.scale.runner import GoalRunner, Retry
@@ -64,7 +65,8 @@ def batch_command(
     unsafe_local: Annotated[bool, typer.Option(help="allow the local sandbox without isolation")] = False,
     action_format: ActionFormatOpt = None,
     python_session: PythonSessionOpt = True,
-    worked_examples: Annotated[int, typer.Option(min=0, help="worked example runs shown before each goal")] = 2,
+    worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before the goal "
+                                                        "(default: none for a tuned model, 2 for others)")] = None,
     workspaces: Annotated[Path | None, typer.Option(help="where fresh workspaces are made, one folder per "
                                                     "goal (default $AUTOGPT_HOME/batches/BATCH_ID)")] = None,
     runs_dir: RunsDir = None,
@@ -81,7 +83,7 @@ def batch_command(
                              base_dir=goals_file.resolve().parent, max_steps=max_steps, max_seconds=max_seconds,
                              sandbox=sandbox, unsafe_local=unsafe_local,
                              action_format=action_format_for(action_format, model), python_session=python_session,
-                             worked_examples=worked_examples)
+                             worked_examples=worked_examples_for(worked_examples, model, adapter))
     on_ray = ray_settings(ray, ray_address, worker_cpus, worker_memory)
     if adapter is not None and not adapter.is_dir():
         fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")

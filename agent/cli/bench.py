@@ -44,6 +44,7 @@ from agent.cli.options import (
     fail,
     open_worker_pool,
     ray_settings,
+    worked_examples_for,
 )
 from agent.cli.render import shown
 from agent.config import AgentConfig
@@ -102,7 +103,8 @@ def bench_command(
     pool = runner = base = None
     if on_ray is not None:  # one model per actor, loaded before the first task
         base = actor_run_config(sandbox, unsafe_local, mcp_settings(mcp, mcp_config, mcp_cwd),
-                                action_format_for(action_format, model), python_session, worked_examples)
+                                action_format_for(action_format, model), python_session,
+                                worked_examples_for(worked_examples, model, adapter))
         pool = open_worker_pool(console, workers, WorkerOptions(model, adapter=_adapter_path(adapter)), on_ray)
     finished: list[TaskResult] = []
     started = datetime.now(UTC)

@@ -34,6 +34,7 @@ from agent.cli.options import (
     action_format_for,
     fail,
     load_model,
+    worked_examples_for,
 )
 from agent.cli.render import MARK, render_event, shown
 from agent.cli.run import check_inputs
@@ -353,7 +354,8 @@ def chat_command(
     mcp_servers, mcp_file = mcp_settings(mcp, mcp_config, mcp_cwd)
     config = AgentConfig(workspace=workspace, budget=Budget(max_steps=max_steps), plan=plan, shell=shell,
                          sandbox=sandbox, mcp=mcp_servers, mcp_config=mcp_file,
-                         action_format=action_format_for(action_format, model))
+                         action_format=action_format_for(action_format, model),
+                         worked_examples=worked_examples_for(None, model, adapter))
     config.sandbox_config.unsafe_local = unsafe_local
     with mcp_registry(config, console) as tools:
         _session(console, config, tools, model, device, dtype, runs_dir, approve, verbose, adapter)

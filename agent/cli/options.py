@@ -48,10 +48,25 @@ PythonSessionOpt = Annotated[bool, typer.Option(
     "(variables, imports and functions last from call to call); off: a fresh interpreter per call")]
 
 
+UNTUNED_WORKED_EXAMPLES = 2
+
+
 def action_format_for(choice: ActionFormatChoice | None, model_spec: str) -> str:
     """The action format a run uses: the one asked for, else JSON (it passed more of the core suite's tasks
     with the default model, docs/code-actions.md; and servers take a JSON schema, not our grammar)."""
     return choice.value if choice is not None else "json"
+
+
+def worked_examples_for(choice: int | None, model_spec: str, adapter: Path | None = None) -> int:
+    """How many worked example runs a prompt shows: the number asked for, else none for a tuned model (it
+    was trained without them, and learned the job itself) and two for any other."""
+    if choice is not None:
+        return choice
+    from agent.llm.loading import DEFAULT_MODEL
+    from agent.llm.lora import SHIPPED, WEIGHTS_FILE
+
+    tuned = adapter is not None or (model_spec == DEFAULT_MODEL and (SHIPPED / WEIGHTS_FILE).is_file())
+    return 0 if tuned else UNTUNED_WORKED_EXAMPLES
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

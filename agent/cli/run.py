@@ -37,6 +37,7 @@ from agent.cli.options import (
     action_format_for,
     fail,
     load_model,
+    worked_examples_for,
 )
 from agent.cli.render import render_event
 from agent.cli.runs import resolve_id
@@ -91,7 +92,8 @@ def run_command(
                                                "default model ignores it)")] = 0,
     action_format: ActionFormatOpt = None,
     python_session: PythonSessionOpt = True,
-    worked_examples: Annotated[int, typer.Option(min=0, help="worked example runs shown before the goal")] = 2,
+    worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before the goal "
+                                                        "(default: none for a tuned model, 2 for others)")] = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -109,7 +111,8 @@ def run_command(
                                                                       max_seconds=max_seconds),
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
                          finish_checks=finish_checks, mcp=mcp_servers, mcp_config=mcp_file,
-                         action_format=action_format_for(action_format, model), worked_examples=worked_examples)
+                         action_format=action_format_for(action_format, model),
+                         worked_examples=worked_examples_for(worked_examples, model, adapter))
     config.sandbox_config.unsafe_local = unsafe_local
     config.sandbox_config.python_session = python_session
     check_setup(config)
