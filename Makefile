@@ -7,6 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 GOAL   ?= What is 2 to the power of 20?
 ARGS   ?=
+# The folder `make run` works in: not this checkout (its .venv and .git are no workspace for the agent).
+WORKSPACE ?= $(HOME)/.autogpt/workspace
 
 .PHONY: setup run test engine sandbox-tools compiler browser lint clean
 
@@ -39,7 +41,8 @@ compiler:
 	  echo "warning: no C compiler (cc); the local model decodes on dense float32 weights"
 
 run: setup sandbox-tools compiler
-	$(VENV)/bin/autogpt run "$(GOAL)" $(ARGS)
+	@mkdir -p "$(WORKSPACE)"
+	$(VENV)/bin/autogpt run "$(GOAL)" --workspace "$(WORKSPACE)" $(ARGS)
 
 # The Docker engine and sandbox image: required in CI (CI=true), best effort elsewhere.
 engine: setup
