@@ -132,7 +132,8 @@ def _run_examples(console: Console, runs_dir: Path | None) -> list[Any]:
     extraction = extract_runs(runs_dir)
     for line in extraction.skipped:
         console.print(f"[yellow]run {line}[/]")
-    console.print(f"{len(extraction.examples)} examples from {len(extraction.used)} of {extraction.runs} runs "
+    count = len(extraction.examples)
+    console.print(f"{count} example{'' if count == 1 else 's'} from {len(extraction.used)} of {extraction.runs} runs "
                   f"({extraction.successful} successful)")
     return extraction.examples
 

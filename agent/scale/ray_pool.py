@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -184,7 +185,7 @@ def connect(settings: RaySettings, size: int) -> bool:
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     try:
         if settings.address:
-            ray.init(address=settings.address, **quiet)
+            _join(ray, settings.address, quiet)
             return True
         # "local": a new instance of our own, never a cluster that `ray start` left running on this machine
         cpus = max(os.cpu_count() or 1, int(size * settings.worker_cpus + 0.999))
@@ -194,6 +195,22 @@ def connect(settings: RaySettings, size: int) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = settings.address or "a local Ray instance"
         raise PoolError(f"cannot start or reach {where}: {_first_line(exc)}") from None
+
+
+CLIENT_ATTEMPTS = 3  # Ray Client's server starts a process per client; on a busy head that start can time out
+
+
+def _join(ray: Any, address: str, options: dict[str, Any]) -> None:
+    """`ray.init(address)`; a Ray Client connection whose server side failed to start is tried again."""
+    for attempt in range(1, CLIENT_ATTEMPTS + 1):
+        try:
+            ray.init(address=address, **options)
+            return
+        except ConnectionError as exc:
+            if not address.startswith("ray://") or "Initialization failure" not in str(exc) \
+                    or attempt == CLIENT_ATTEMPTS:
+                raise
+            time.sleep(2.0 * attempt)
 
 
 def _first_line(exc: BaseException) -> str:
