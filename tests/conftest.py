@@ -43,6 +43,14 @@ def real_model():
     return load_chat_model("default")
 
 
+@pytest.fixture(scope="session")
+def base_model():
+    """The real embedded model without the shipped adapter (`--model base`), loaded once per test session."""
+    from agent.llm import load_chat_model
+
+    return load_chat_model("base")
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

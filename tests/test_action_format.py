@@ -216,15 +216,16 @@ def test_a_recorded_run_resumes_and_shows_its_history_in_its_format(make_agent, 
 
 
 @pytest.mark.real_model
-def test_under_the_raw_grammar_the_model_writes_code_that_reads_back_and_steers_off_a_failed_reply(real_model,
+def test_under_the_raw_grammar_the_model_writes_code_that_reads_back_and_steers_off_a_failed_reply(base_model,
                                                                                                     tmp_path):
+    real_model = base_model  # the untuned model: the shipped adapter was trained on the JSON format
     from agent.config import AgentConfig
     from agent.history import build_messages
     from agent.llm.base import DecodingParams
     from agent.loop import Agent
     from agent.state import RunState
 
-    agent = Agent(real_model, config=AgentConfig(workspace=tmp_path))
+    agent = Agent(real_model, config=AgentConfig(workspace=tmp_path, action_format="raw"))
     state = RunState(goal='Print the text He said "hi" with Python.')
     messages = build_messages(agent.prompt_context(state), state, feedback=None, budget_tokens=4096,
                               count=real_model.count_tokens)

@@ -140,7 +140,7 @@ def test_the_loaded_default_models_entries_are_in_use(real_model: Any) -> None:
     """Read-only on the real cache: what loading the default model wrote is listed as in use."""
     from agent.llm.loading import cache_root
 
-    identity = real_model._prompt_store.path.name.removesuffix(".safetensors")
+    identity = real_model._prompt_store.path.name.removesuffix(".safetensors").split("+lora-")[0]  # the base's
     entries = {e.path: e for e in cache_entries(cache_root())}
     engine = cache_root() / "engine" / f"{identity}.safetensors"
     assert entries[engine].state == IN_USE and "SmolLM2-135M-Instruct" in entries[engine].what

@@ -55,7 +55,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from agent.llm.transformers_backend import TransformersChatModel
 
     _cached_or_convert(resolve_model())  # on an empty cache this converts the GGUF (~45 s): not what is timed
-    m = TransformersChatModel("default")
+    m = TransformersChatModel("base")  # the engine as published: compared with transformers
     m._prompt_store = PromptKVStore(tmp_path_factory.mktemp("kv") / "prompt.safetensors")
     return m
 
@@ -111,7 +111,7 @@ def test_decode_multiplies_the_ggufs_own_blocks_and_writes_what_float32_writes(
     assert isinstance(model.engine.head, BlockMatrix) and model.engine.head.kind == "q8_0"
     assert all(isinstance(m, BlockMatrix) and m.kind == "q4_1" for m in model.engine.layers[0][1:3])
     monkeypatch.setenv("AUTOGPT_BLOCK_KERNELS", "0")
-    dense = TransformersChatModel("default")
+    dense = TransformersChatModel("base")
     assert not dense.engine.uses_blocks
     schema = TypeAdapter(Action).json_schema()
     for messages, case_schema in [([AGENT_SYSTEM, ChatMessage("user", "Goal: what is 2 to the power of 20?")],
@@ -265,7 +265,7 @@ def test_a_new_process_starts_from_the_stored_prompt_prefill(model: Any, tmp_pat
     model.reset_cache()
     reference = model.generate(messages, params=DecodingParams(max_new_tokens=16))
     assert store.path.is_file() and reference.prefilled_tokens == reference.tokens_in
-    restarted = TransformersChatModel("default")  # stands in for the next process
+    restarted = TransformersChatModel("base")  # stands in for the next process
     restarted._prompt_store = store
     again = restarted.generate(messages, params=DecodingParams(max_new_tokens=16))
     assert again.prefilled_tokens == 1 and again.text == reference.text
@@ -311,7 +311,7 @@ def test_grammar_is_built_without_importing_transformers() -> None:
 import sys
 from agent.llm.transformers_backend import TransformersChatModel
 from agent.llm.base import ChatMessage, DecodingParams
-m = TransformersChatModel("default")
+m = TransformersChatModel("base")
 m.generate([ChatMessage("user", "Hi")], json_schema={"type": "boolean"}, params=DecodingParams(max_new_tokens=2))
 assert "transformers" not in sys.modules, "the fast path imported transformers"
 import transformers, xgrammar.contrib.hf
@@ -367,7 +367,7 @@ def test_general_engine_gives_the_fast_engines_text_while_rewinding_its_cache(mo
     """The transformers path (other architectures) rewinds its cache for rejected drafts and changed prompts."""
     from agent.llm.transformers_backend import TransformersChatModel
 
-    general = TransformersChatModel("default", engine="hf")
+    general = TransformersChatModel("base", engine="hf")
     messages = [AGENT_SYSTEM, ChatMessage("user", "Goal: read sales.csv and report the total.")]
     schema = TypeAdapter(Action).json_schema()
     params = DecodingParams(max_new_tokens=40)
