@@ -49,7 +49,8 @@ def test_bfcl_types_become_json_schema() -> None:
 def test_every_case_compiles_into_the_step_grammar(cases: list[dict]) -> None:
     xgr = import_xgrammar()
     for case in cases:
-        xgr.Grammar.from_json_schema(json.dumps(step_schema(bench.registry_for(case), thoughts=False)))
+        grammar = xgr.Grammar.from_json_schema(json.dumps(step_schema(bench.registry_for(case), thoughts=False)))
+        assert "root" in str(grammar), case["id"]
 
 
 def test_the_checker_accepts_the_right_call_and_rejects_a_wrong_one(cases: list[dict]) -> None:
