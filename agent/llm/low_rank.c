@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <immintrin.h>
 
+#include "block_kernels.h" /* hsum256, exp_lanes */
+
 #define MAX_WIDTH 16384
 #define MAX_RANKS 1024
 
@@ -18,30 +20,6 @@ static inline __m256 load_i8(const int8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* e^x per lane (x clamped to [-87, 88]): Cephes' expf polynomial */
-static inline __m256 exp_lanes(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(x, x), x), _mm256_set1_ps(1.0f));
-    const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(scale));
-}
 
 /* h = the input of the matrix (k a multiple of 8) */
 static void matrix_input(const float *x, int k, const float *norm, float eps, int gated, float *h) {
@@ -58,7 +36,7 @@ static void matrix_input(const float *x, int k, const float *norm, float eps, in
             const __m256 v = _mm256_loadu_ps(x + i);
             squares = _mm256_fmadd_ps(v, v, squares);
         }
-        const __m256 inv = _mm256_set1_ps(1.0f / sqrtf(hsum(squares) / k + eps));
+        const __m256 inv = _mm256_set1_ps(1.0f / sqrtf(hsum256(squares) / k + eps));
         for (int i = 0; i < k; i += 8)
             _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), inv), _mm256_loadu_ps(norm + i)));
     } else {
@@ -74,7 +52,7 @@ static inline float dot_i8(const int8_t *w, const float *h, int n) {
         s0 = _mm256_fmadd_ps(load_i8(w + i), _mm256_loadu_ps(h + i), s0);
         s1 = _mm256_fmadd_ps(load_i8(w + i + 8), _mm256_loadu_ps(h + i + 8), s1);
     }
-    return hsum(_mm256_add_ps(s0, s1));
+    return hsum256(_mm256_add_ps(s0, s1));
 }
 
 int low_rank_version(void) { return 4; }

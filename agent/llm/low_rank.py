@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 SOURCE = Path(__file__).with_name("low_rank.c")
+HEADER = SOURCE.with_name("block_kernels.h")  # the SIMD helpers it shares with the block kernels
 COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-shared", "-fPIC")
 KERNEL_ROWS = 16
 RANK_MULTIPLE = 16  # the kernel's unit of rank (low_rank.c)
@@ -59,7 +60,8 @@ class LowRankKernel:
 def load_kernel(cache_dir: Path) -> LowRankKernel | None:
     """The kernel, compiled into `cache_dir` on first use; None where it cannot be built or loaded."""
     compiler = os.environ.get("CC") or "cc"
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:12]
+    text = SOURCE.read_bytes() + HEADER.read_bytes() + " ".join((compiler, *COMPILE_FLAGS)).encode()
+    digest = hashlib.sha256(text).hexdigest()[:12]
     library = cache_dir / f"low_rank-{digest}.so"
     for attempt in range(2):
         try:
