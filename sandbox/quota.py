@@ -26,7 +26,7 @@ from types import TracebackType
 from sandbox.base import SandboxUnavailable
 from sandbox.workspace_scan import WorkspaceUsage, refuse_hard_links, scan
 
-POLL_S = 0.05
+POLL_S = 0.005
 MIN_WALK_EVERY_S = 2.0
 WALK_COST_FACTOR = 20  # walk at most every 20x its own duration
 PAST_LIMIT_WALK = 10  # a workspace left past its quota is walked in full, up to 10x its entries
