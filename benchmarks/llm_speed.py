@@ -100,9 +100,9 @@ def main() -> None:
     from agent.llm.loading import load_model_and_tokenizer, resolve_model
     from agent.llm.transformers_backend import TransformersChatModel
 
-    ours = TransformersChatModel("default", dtype=args.dtype)
+    ours = TransformersChatModel("base", dtype=args.dtype)  # the same weights as the baseline
     os.environ["AUTOGPT_BLOCK_KERNELS"] = "0"
-    dense = TransformersChatModel("default", dtype=args.dtype)  # the same engine without the block kernels
+    dense = TransformersChatModel("base", dtype=args.dtype)  # the same engine without the block kernels
     del os.environ["AUTOGPT_BLOCK_KERNELS"]
     hf_model, hf_tok = load_model_and_tokenizer(resolve_model(), ours.device, ours.dtype)
     print(f"device {ours.device}, dtype {args.dtype}, torch threads {torch.get_num_threads()}, "

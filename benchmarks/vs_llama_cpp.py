@@ -16,6 +16,9 @@ repetition), so background load on a shared machine hits both alike; medians are
   `LlamaGrammar.from_json_schema` makes of the same schema.
 - agent step: the cache holds step 9's prompt; step 10's prompt adds the action and the observation;
   seconds for the whole call (prefill of the new tokens + the action under the grammar).
+- first token, warm: a loaded model whose cache holds another goal's run (as in `autogpt chat` or
+  `serve`) gets a new goal's first prompt (the same system prompt); seconds from the call to its first
+  token under the grammar.
 Then a STREAM-style probe (read, copy, triad over 512 MiB arrays, far larger than the caches) on 1 and
 2 threads, the bytes a decode step reads (weights + KV cache at the decode's context), the tokens/s that
 bandwidth allows, and each engine's decode as a share of it. The last line is one JSON object.
@@ -57,6 +60,7 @@ ACTIONS = [
 STEP = 9  # the long prompt is the agent's prompt at this step (history kept whole)
 STORY = "\n\nBefore the next step, write a long story about a dragon and a knight who become friends."
 ACTION_TOKENS = 96
+NEW_GOAL = "Goal: Count the lines of notes.txt that mention a price, and say which line is the longest."
 
 
 def main() -> None:
@@ -73,7 +77,7 @@ def main() -> None:
 
     from agent.llm.transformers_backend import TransformersChatModel
 
-    ours = TransformersChatModel("default")
+    ours = TransformersChatModel("base")  # the GGUF file as published, the one llama.cpp loads
     kernels = getattr(ours.engine, "kernels", None)
     llm = llama_cpp.Llama(str(gguf_path()), n_ctx=4096, n_threads=1, n_threads_batch=1, n_batch=512, verbose=False)
     prompts = Prompts(ours)
@@ -116,6 +120,8 @@ class Prompts:
         self.next_step = agent_messages(ACTIONS, STEP + 1, 0, keep_tails=True)
         self.agent_ids, self.story_ids = ours._encode(self.agent), ours._encode(self.story)
         self.next_ids = ours._encode(self.next_step)
+        self.new_goal = [self.agent[0], ChatMessage("user", NEW_GOAL + "\n\nStep 1 of 20. Next step?")]
+        self.new_goal_ids = ours._encode(self.new_goal)
 
 
 def warm_up(ours: Any, llm: Any, prompts: Prompts) -> None:
@@ -142,6 +148,7 @@ def side_by_side(ours: Any, llm: Any, p: Prompts, tokens: int, reps: int, texts:
              lambda: llama_decode(llm, p.agent_ids, grammar, ACTION_TOKENS, texts, "llama_json"),
              lambda: without_drafts(ours, lambda: ours_decode(ours, p.agent, ACTION_SCHEMA, ACTION_TOKENS, {}, ""))],
             [lambda: ours_step(ours, p), lambda: llama_step(llm, p, grammar)],
+            [lambda: ours_first_token(ours, p), lambda: llama_first_token(llm, p, grammar)],
         ]
         for group in groups:  # each group's runs back to back, the order turning every repetition
             for measure in group[rep % len(group):] + group[:rep % len(group)]:
@@ -226,6 +233,24 @@ def llama_step(llm: Any, p: Prompts, grammar: Any) -> dict[str, float]:
     return {"llama_step_s": time.perf_counter() - started, "llama_step_tokens": len(out)}
 
 
+def ours_first_token(ours: Any, p: Prompts) -> dict[str, float]:
+    """A new goal's first token, in a process whose cache holds another goal's step-9 prompt."""
+    ours.generate(p.agent, json_schema=ACTION_SCHEMA, params=DecodingParams(max_new_tokens=1))
+    first: list[float] = []
+    started = time.perf_counter()
+    ours.generate(p.new_goal, json_schema=ACTION_SCHEMA, params=DecodingParams(max_new_tokens=2),
+                  on_text=lambda piece: first or first.append(time.perf_counter()))
+    return {"ours_first_token_s": first[0] - started}
+
+
+def llama_first_token(llm: Any, p: Prompts, grammar: Any) -> dict[str, float]:
+    llm.generate(p.agent_ids, top_k=1, temp=0.0).__next__()
+    started = time.perf_counter()
+    next(llm.generate(p.new_goal_ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0,
+                      grammar=grammar))
+    return {"llama_first_token_s": time.perf_counter() - started}
+
+
 # -- memory bandwidth and the ceiling it sets --------------------------------------------------------------
 
 def memory_section(ours: Any, llm: Any, threads: list[int], context: int,
@@ -271,7 +296,8 @@ def print_table(table: dict[int, dict[str, float]], reps: int, tokens: int, prom
             ("  ours without drafts", "decode_tok_s_no_drafts", False),
             ("decode tok/s, JSON grammar", "json_tok_s", False),
             ("  ours without drafts", "json_tok_s_no_drafts", False),
-            ("agent step s (new tokens + action)", "step_s", True)]
+            ("agent step s (new tokens + action)", "step_s", True),
+            ("first token s, new goal, warm process", "first_token_s", True)]
     print(f"\n== side by side: {GGUF}, {prompt}-token prompt, greedy, medians of {reps} ==")
     print(f"{'':36}" + "".join(f"{f'llama.cpp {t}t':>13}{f'ours {t}t':>9}{'ratio':>8} |" for t in table))
     for label, key, lower_is_better in rows:

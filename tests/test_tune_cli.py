@@ -153,6 +153,31 @@ def test_tune_does_not_overwrite_an_adapter_of_another_model(tiny, data, tmp_pat
     assert (out / "adapter_model.safetensors").read_bytes() == before
 
 
+def test_tuning_can_start_from_an_adapter_and_refuses_one_that_does_not_fit(tiny, data, tmp_path):
+    from safetensors.torch import load_file
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    args = ["--model", str(tiny), "--data", str(data), "--epochs", "1", "--rank", "2"]
+    assert autogpt("tune", *args, "--learning-rate", "0.05", "--out", str(first)).returncode == 0
+    done = autogpt("tune", *args, "--learning-rate", "0", "--from-adapter", str(first), "--out", str(second))
+    assert done.returncode == 0, done.stderr
+    assert "starting from adapter first" in " ".join(done.stdout.split())
+    weights = "adapter_model.safetensors"
+    trained, kept = load_file(str(first / weights)), load_file(str(second / weights))
+    assert trained.keys() == kept.keys() and all((trained[k] == kept[k]).all() for k in trained)  # lr 0: unchanged
+    assert autogpt("tune", *args, "--learning-rate", "0", "--out", str(tmp_path / "fresh")).returncode == 0
+    fresh = load_file(str(tmp_path / "fresh" / weights))
+    assert any(not (fresh[k] == trained[k]).all() for k in trained)  # without it, training starts elsewhere
+    assert json.loads((second / "autogpt-adapter.json").read_text())["started_from"]["name"] == "first"
+    _fails_clearly(autogpt("tune", *args[:-1], "4", "--from-adapter", str(first), "--out", str(tmp_path / "r")),
+                   "has rank 2: give --rank 2")
+    other = tiny_llama.make_tiny_llama(tmp_path / "other", seed=1)
+    _fails_clearly(autogpt("tune", "--model", str(other), *args[2:], "--from-adapter", str(first), "--out",
+                           str(tmp_path / "o")), "was trained on another model")
+    _fails_clearly(autogpt("tune", *args, "--from-adapter", str(tmp_path / "nowhere")),
+                   "--from-adapter: adapter")
+
+
 def test_resume_without_a_checkpoint_and_a_missing_model_are_clear_errors(tiny, data, tmp_path):
     _fails_clearly(autogpt("tune", "--model", str(tiny), "--data", str(data), "--out", str(tmp_path / "new"),
                            "--resume"), "nothing to resume")

@@ -1,7 +1,7 @@
 """`autogpt tune`: train a LoRA adapter of the local model on verified trajectories, with a live progress bar.
 
     autogpt tune [--data FILE.jsonl] [--from-runs [RUNS_DIR]] [--out DIR] [--epochs N] [--rank R]
-                 [--device auto|cpu|cuda] [--resume]
+                 [--device auto|cpu|cuda] [--resume] [--from-adapter DIR|default]
 
 Writes an adapter folder that `--adapter DIR` runs on top of the model (run, chat, bench, serve), with its
 loss curve (loss.png). A killed run continues from its last checkpoint with the same command and `--resume`.
@@ -45,6 +45,9 @@ def tune_command(
                                             "skipped)")] = 1024,
     seed: Annotated[int, typer.Option(help="seed of the data order and the adapter's initialization")] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="steps between checkpoints")] = 25,
+    from_adapter: Annotated[str | None, typer.Option("--from-adapter", metavar="DIR|default", help="start from "
+                                                     "this adapter's weights (default: the shipped one) and tune "
+                                                     "it further")] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Train a LoRA adapter of the local model on training data and/or your successful runs."""
@@ -60,9 +63,11 @@ def tune_command(
                             checkpoint_every=checkpoint_every)
     base, tokenizer = _base_model(model)
     _check_out(out, base)
+    start_from = _start_adapter(from_adapter)
     encoded = _encoded_data(console, tokenizer, data, from_runs, max_tokens)
     try:
-        finished = _train_with_progress(console, encoded, base, out, settings, device, resume, tokenizer)
+        finished = _train_with_progress(console, encoded, base, out, settings, device, resume, tokenizer,
+                                        start_from)
     except TuneError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -152,8 +157,20 @@ def _check_out(out: Path, base: Any) -> None:
         fail(f"--out {out} holds an adapter for another model ({existing.base_name}); give another --out")
 
 
+def _start_adapter(spec: str | None) -> Any:
+    """The adapter `--from-adapter` names (`default`: the shipped one), checked; None without the option."""
+    from agent.llm import lora
+
+    if spec is None:
+        return None
+    try:
+        return lora.read_adapter(lora.SHIPPED if spec == "default" else Path(spec))
+    except ModelSetupError as exc:
+        fail(f"--from-adapter: {exc}")
+
+
 def _train_with_progress(console: Console, encoded: Any, base: Any, out: Path, settings: Any, device: str,
-                         resume: bool, tokenizer: Any) -> Any:
+                         resume: bool, tokenizer: Any, start_from: Any) -> Any:
     from agent.tune.loss_curve import moving_average
     from agent.tune.model import train
 
@@ -164,12 +181,13 @@ def _train_with_progress(console: Console, encoded: Any, base: Any, out: Path, s
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("", total=None, loss="-", rate="-")
         pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-        for event in train(encoded, base, out, settings, device, resume, pad_id):
+        for event in train(encoded, base, out, settings, device, resume, pad_id, start_from):
             if event.kind == "started":
                 progress.console.print(
                     f"[bold]{base.name}[/] on {event.device}: {event.examples} examples ({event.skipped} skipped), "
                     f"{event.tokens} tokens a pass, {event.trained_tokens} of them trained; {event.steps} steps; "
                     f"{event.parameters / 1e6:.1f} M trainable parameters"
+                    + (f"; starting from adapter {start_from.name}" if start_from else "")
                     + (f"; resumed at step {event.first_step}" if event.first_step else ""))
                 progress.update(bar, total=event.steps, completed=event.first_step)
             elif event.kind == "step":

@@ -121,8 +121,12 @@ TuneEvent = TuneStarted | TuneStep | CheckpointSaved | TuneFinished
 
 
 def train(data: EncodedData, base: BaseCheckpoint, out: Path, settings: TuneSettings = TuneSettings(),
-          device: str = "auto", resume: bool = False, pad_id: int = 0) -> Iterator[TuneEvent]:
-    """Train a LoRA adapter of `base` on `data` and write it to `out` (see the module's docstring)."""
+          device: str = "auto", resume: bool = False, pad_id: int = 0,
+          start_from: lora.Adapter | None = None) -> Iterator[TuneEvent]:
+    """Train a LoRA adapter of `base` on `data` and write it to `out` (see the module's docstring).
+
+    `start_from`: an adapter of the same base and rank whose weights the training starts from (tuning it
+    further on new data) instead of a fresh initialization."""
     import torch
 
     if not data.examples:
@@ -131,13 +135,20 @@ def train(data: EncodedData, base: BaseCheckpoint, out: Path, settings: TuneSett
     device = _pick_device(device)
     _set_threads(device)
     fingerprint = lora.base_fingerprint(base.directory)
+    started_from = None
+    if start_from is not None:
+        _check_start(start_from, fingerprint, settings)
+        started_from = {"name": start_from.name, "digest": start_from.digest()}
     identity = json.loads(json.dumps({"settings": settings.identity(), "data": data.fingerprint(),
-                                      "base": fingerprint}))  # as the checkpoint's JSON holds it
+                                      "base": fingerprint,  # as the checkpoint's JSON holds it
+                                      "start_from": started_from}))
     schedule = [b for epoch in range(settings.epochs)
                 for b in epoch_batches([len(e.ids) for e in data.examples], settings.batch_size, settings.seed, epoch)]
     per_epoch = len(schedule) // settings.epochs
     torch.manual_seed(settings.seed)
     model = _peft_model(base.directory, settings, device)
+    if start_from is not None:
+        _load_weights(model, start_from.directory / lora.WEIGHTS_FILE)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=0.0)
     losses: list[tuple[int, float]] = []
@@ -164,7 +175,7 @@ def train(data: EncodedData, base: BaseCheckpoint, out: Path, settings: TuneSett
                           data.trained_tokens, settings.epochs, len(schedule), round(seconds, 1),
                           round(processed / seconds, 1) if seconds > 0 else 0.0,
                           _mean_tail(losses), device, losses)
-    _save_adapter(out, model, base, fingerprint, settings, summary, data.fingerprint())
+    _save_adapter(out, model, base, fingerprint, settings, summary, data.fingerprint(), started_from)
     shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
     yield TuneFinished(out, summary)
 
@@ -223,6 +234,28 @@ def _autocast(device: str) -> Any:
     if device == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def _check_start(adapter: lora.Adapter, fingerprint: str, settings: TuneSettings) -> None:
+    if adapter.base_fingerprint != fingerprint:
+        raise TuneError(f"--from-adapter {adapter.directory} was trained on another model ({adapter.base_name}); "
+                        "give an adapter of the model being tuned")
+    if adapter.rank != settings.rank or abs(adapter.scale - settings.alpha / settings.rank) > 1e-6:
+        raise TuneError(f"--from-adapter {adapter.directory} has rank {adapter.rank}: give --rank {adapter.rank}")
+
+
+def _load_weights(model: Any, weights_file: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(str(weights_file))
+    except (OSError, ValueError) as exc:
+        raise TuneError(f"cannot read the adapter's weights {weights_file} ({exc})") from exc
+    result = set_peft_model_state_dict(model, weights)
+    if getattr(result, "unexpected_keys", None):
+        raise TuneError(f"the adapter's weights {weights_file} do not fit this model's LoRA layers "
+                        f"({len(result.unexpected_keys)} unknown, e.g. {result.unexpected_keys[0]})")
 
 
 def _peft_model(directory: Path, settings: TuneSettings, device: str) -> Any:
@@ -287,7 +320,6 @@ def _resume(path: Path, identity: dict[str, Any], model: Any, optimizer: Any,
             losses: list[tuple[int, float]]) -> int:
     """Load the checkpoint at `path` into model and optimizer; the step to continue from."""
     import torch
-    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     if not path.is_dir() and path.with_name(path.name + ".old").is_dir():
@@ -304,6 +336,8 @@ def _resume(path: Path, identity: dict[str, Any], model: Any, optimizer: Any,
     if state.get("identity") != identity:
         raise TuneError(f"the checkpoint in {path} was made with other data, settings or base model; run "
                         "without --resume to start over, or give the same --data and options")
+    from peft import set_peft_model_state_dict
+
     set_peft_model_state_dict(model, weights)
     optimizer.load_state_dict(trainer["optimizer"])
     torch.set_rng_state(trainer["rng"])
@@ -314,12 +348,13 @@ def _resume(path: Path, identity: dict[str, Any], model: Any, optimizer: Any,
 
 
 def _save_adapter(out: Path, model: Any, base: BaseCheckpoint, fingerprint: str, settings: TuneSettings,
-                  summary: TuneSummary, data_fingerprint: str) -> None:
+                  summary: TuneSummary, data_fingerprint: str, started_from: dict[str, str] | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     meta = {"format": METADATA_FORMAT, "name": out.resolve().name,
             "base": {"name": base.name, "fingerprint": fingerprint, "spec": base.spec},
             "settings": asdict(settings), "data": data_fingerprint,
+            "started_from": started_from,
             "training": {k: v for k, v in asdict(summary).items() if k != "losses"},
             "losses": summary.losses}
     (out / lora.METADATA_FILE).write_text(json.dumps(meta, indent=1) + "\n")
