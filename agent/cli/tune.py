@@ -187,7 +187,7 @@ def _train_with_progress(console: Console, encoded: Any, base: Any, out: Path, s
                     f"[bold]{base.name}[/] on {event.device}: {event.examples} examples ({event.skipped} skipped), "
                     f"{event.tokens} tokens a pass, {event.trained_tokens} of them trained; {event.steps} steps; "
                     f"{event.parameters / 1e6:.1f} M trainable parameters"
-                    + (f"; starting from adapter {start_from.name}" if start_from else "")
+                    + (f"; starting from the adapter in {start_from.directory}" if start_from else "")
                     + (f"; resumed at step {event.first_step}" if event.first_step else ""))
                 progress.update(bar, total=event.steps, completed=event.first_step)
             elif event.kind == "step":
