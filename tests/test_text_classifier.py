@@ -112,6 +112,28 @@ def test_classify_with_refuses_a_folder_that_is_no_classifier(ctx: ToolContext) 
         classify_with.invoke(ctx, {"model_path": "empty", "texts": ["hi"]})
 
 
+def test_a_link_swapped_in_for_the_data_or_the_model_is_refused(ctx: ToolContext, tmp_path_factory) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    _write_dataset(outside / "secret.csv")
+    (ctx.workspace / "linked.csv").symlink_to(outside / "secret.csv")
+    with pytest.raises(ToolError, match="symbolic link"):
+        train_classifier.invoke(ctx, {"data_path": "linked.csv", "text_column": "sentence", "label_column": "topic"})
+    trained = json.loads(train_classifier.invoke(ctx, {"data_path": "data.csv", "text_column": "sentence",
+                                                      "label_column": "topic"}))
+    assert (ctx.workspace / trained["model_path"] / "classifier.json").is_file()
+    real = ctx.workspace / trained["model_path"] / "weights.safetensors"
+    real.rename(outside / "weights.safetensors")
+    real.symlink_to(outside / "weights.safetensors")
+    with pytest.raises(ToolError, match="symbolic link"):
+        classify_with.invoke(ctx, {"model_path": trained["model_path"], "texts": ["Snow in Oslo."]})
+    (ctx.workspace / "models").symlink_to(ctx.workspace / trained["model_path"], target_is_directory=True)
+    with pytest.raises(ToolError, match="symbolic link"):
+        classify_with.invoke(ctx, {"model_path": "models", "texts": ["Snow in Oslo."]})
+    with pytest.raises(ToolError, match="symbolic link"):  # and writing the model through a link
+        train_classifier.invoke(ctx, {"data_path": "data.csv", "text_column": "sentence", "label_column": "topic",
+                                      "out_dir": "models"})
+
+
 def test_split_keeps_every_label_on_both_sides() -> None:
     labels = ["a"] * 10 + ["b"] * 2 + ["c"] * 3
     train_idx, test_idx = stratified_split(labels, 0.2, seed=0)

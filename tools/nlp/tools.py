@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
+import tempfile
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -28,6 +29,7 @@ from tools.files import (
 from tools.nlp import tasks as nlp_tasks
 
 MAX_TEXTS = 10_000
+MAX_CLASSIFIER_FILE = 256 << 20  # a training data file or a saved classifier's file, read from the workspace
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # a workspace file read for texts
 SHOWN = 20  # results listed in an observation; the rest are counted (and written to output_path)
 SNIPPET = 80
@@ -254,20 +256,26 @@ def train_classifier(ctx: ToolContext, data_path: str, text_column: str = "text"
         num_heads: transformer only: attention heads
         epochs: training epochs (0 picks a default)
     """
-    from tools.nlp.text_classifier import DataError, TrainConfig
+    from tools.nlp.text_classifier import MANIFEST, WEIGHTS, DataError, TrainConfig
     from tools.nlp.text_classifier import train_classifier as train
 
-    data = resolve_in_workspace(ctx.workspace, data_path)
-    if not data.is_file():
-        raise ToolError(f"no such file: {data_path}")
-    out_rel = out_dir or f"classifiers/{data.stem}"
-    target = resolve_in_workspace(ctx.workspace, out_rel)
+    resolve_in_workspace(ctx.workspace, data_path)  # a clear error for a path outside the workspace
+    name = PurePosixPath(data_path).name
+    out_rel = out_dir or f"classifiers/{PurePosixPath(data_path).stem}"
+    resolve_in_workspace(ctx.workspace, out_rel)
     config = TrainConfig(kind=kind, num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                          epochs=epochs)
-    try:
-        report = train(data, text_column, label_column, target, config)
-    except DataError as exc:
-        raise ToolError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="autogpt-classifier-") as private:
+        # the data is read, and the model written, beneath the workspace in one step each; training works
+        # on private copies, so nothing the sandbox swaps in meanwhile can point it at another file
+        data = Path(private) / name
+        data.write_bytes(_read_whole(ctx, data_path, f"no such file: {data_path}"))
+        try:
+            report = train(data, text_column, label_column, Path(private) / "model", config)
+        except DataError as exc:
+            raise ToolError(str(exc)) from None
+        for part in (MANIFEST, WEIGHTS):
+            write_workspace_bytes(ctx.workspace, f"{out_rel}/{part}", (Path(private) / "model" / part).read_bytes())
     return json.dumps({"model_path": out_rel, "kind": report.kind, "labels": report.labels,
                        "train_size": report.train_size, "test_size": report.test_size,
                        "accuracy": report.accuracy, "macro_f1": report.macro_f1, "seconds": report.seconds})
@@ -285,18 +293,33 @@ def classify_with(ctx: ToolContext, model_path: str, texts: list[str] | None = N
         output_path: optional workspace file (.csv, .jsonl or .txt) to write the labels to
         column: the text column in a .csv/.jsonl input
     """
-    from tools.nlp.text_classifier import DataError, load_classifier
+    from tools.nlp.text_classifier import MANIFEST, WEIGHTS, DataError, load_classifier
 
-    folder = resolve_in_workspace(ctx.workspace, model_path)
-    try:
-        classifier = load_classifier(folder)
-    except DataError as exc:
-        raise ToolError(str(exc)) from None
+    resolve_in_workspace(ctx.workspace, model_path)
+    folder = str(PurePosixPath(model_path).parent) if PurePosixPath(model_path).name == MANIFEST else model_path
+    missing = f"{PurePosixPath(folder).name or folder} is not a trained classifier (no {MANIFEST} / {WEIGHTS} in it)"
+    with tempfile.TemporaryDirectory(prefix="autogpt-classifier-") as private:  # private copies, as above
+        for part in (MANIFEST, WEIGHTS):
+            (Path(private) / part).write_bytes(_read_whole(ctx, f"{folder}/{part}", missing))
+        try:
+            classifier = load_classifier(Path(private))
+        except DataError as exc:
+            raise ToolError(str(exc).replace(Path(private).name, folder)) from None
     items, rows = gather_texts(ctx, texts, input_path, column)
     if any(not t.strip() for t in items):
         raise ToolError("every text must have some words in it")
     results = [{"label": label, "score": score} for label, score in classifier.predict(items)]
     return _run(ctx, items, rows, results, output_path)
+
+
+def _read_whole(ctx: ToolContext, path: str, missing: str) -> bytes:
+    """A whole workspace file, opened beneath the workspace in one step; ToolError `missing` when absent."""
+    data = read_workspace_bytes(ctx.workspace, path, MAX_CLASSIFIER_FILE + 1)
+    if data is None:
+        raise ToolError(missing)
+    if len(data) > MAX_CLASSIFIER_FILE:
+        raise ToolError(f"{path} is larger than {MAX_CLASSIFIER_FILE >> 20} MiB")
+    return data
 
 
 NLP_TOOLS = [classify_sentiment, classify_topic, extract_entities, summarize_text, train_classifier, classify_with]
