@@ -232,3 +232,13 @@ def test_a_tuned_model_runs_without_worked_examples_unless_asked(tmp_path: Path,
     (tmp_path / "shipped" / lora.WEIGHTS_FILE).write_bytes(b"")
     monkeypatch.setattr(lora, "SHIPPED", tmp_path / "shipped")
     assert worked_examples_for(None, "default") == 0 and worked_examples_for(None, "base") == 2
+
+
+def test_finish_is_sent_back_by_default_only_for_a_tuned_model(tmp_path: Path, monkeypatch) -> None:
+    from agent.cli.options import TUNED_FINISH_CHECKS, finish_checks_for
+    from agent.llm import lora
+
+    monkeypatch.setattr(lora, "SHIPPED", tmp_path / "none")
+    assert finish_checks_for(None, "default") == 0 and finish_checks_for(None, "base") == 0
+    assert finish_checks_for(None, "default", tmp_path) == TUNED_FINISH_CHECKS  # a user's adapter
+    assert finish_checks_for(2, "base") == 2 and finish_checks_for(0, "default", tmp_path) == 0

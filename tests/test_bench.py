@@ -307,6 +307,26 @@ def test_bench_command_prints_a_table_and_writes_the_report(tmp_path: Path,
     assert bad.exit_code == 2 and "cannot read suite" in bad.output
 
 
+def test_bench_passes_the_run_options_to_every_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = tmp_path / "s.jsonl"
+    suite.write_text(json.dumps({"id": "a", "goal": "g", "check": "true"}))
+    seen: list[tuple[str, ...]] = []
+
+    def run(task: SuiteTask, workspace: Path, settings: BenchSettings) -> RunResult:
+        seen.append(tuple(settings.extra_args))
+        return RunResult("", "done", "x", 1)
+
+    monkeypatch.setattr("agent.bench.run_agent_cli", run)
+    app = typer.Typer()
+    app.command()(bench_command)
+    result = CliRunner().invoke(app, [str(suite), "--finish-checks", "1", "--worked-examples", "0"])
+    assert result.exit_code == 0, result.output
+    args = " ".join(seen[0])
+    assert "--finish-checks 1" in args and "--worked-examples 0" in args
+    plain = CliRunner().invoke(app, [str(suite)])
+    assert plain.exit_code == 0 and "--finish-checks" not in " ".join(seen[1])  # the run's own default
+
+
 def test_an_interrupted_bench_keeps_the_report_of_what_ran(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     suite = tmp_path / "s.jsonl"

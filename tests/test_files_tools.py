@@ -37,6 +37,15 @@ def test_write_then_read_and_list(ctx, workspace):
     assert "a.py (6 bytes)" in list_dir.invoke(ctx, {"path": "src"})
 
 
+def test_listing_a_file_says_it_is_a_file_and_a_link_stays_refused(ctx, workspace, tmp_path):
+    (workspace / "stats.py").write_text("x = 1\n")
+    with pytest.raises(ToolError, match="stats.py is a file, not a directory; read_file"):
+        list_dir.invoke(ctx, {"path": "stats.py"})
+    (workspace / "out").symlink_to(tmp_path)
+    with pytest.raises(ToolError, match="symbolic link"):
+        list_dir.invoke(ctx, {"path": "out"})
+
+
 def test_size_caps(ctx, workspace):
     (workspace / "big.txt").write_text("a" * (MAX_READ_BYTES + 10))
     assert read_file.invoke(ctx, {"path": "big.txt"}).endswith(f"truncated at {MAX_READ_BYTES} bytes ...]")

@@ -36,8 +36,9 @@ from agent.tune.dataset import (
     write_examples,
 )
 from agent.tune.families import FAMILIES, draw_task
-from agent.tune.families.base import Draw, Plan, Step, answer_has, call, finish
+from agent.tune.families.base import NAME_BODIES, Draw, Plan, Step, answer_has, call, finish
 from agent.tune.families.functions import SPECS
+from agent.tune.families.send_back import send_back_variant
 from agent.tune.overlap import default_index, humaneval_texts, suite_texts
 from agent.tune.replay import ModelText, Rejected, verify
 from agent.tune.runs import RunsError, examples_from_runs, extract_runs
@@ -244,15 +245,72 @@ def test_a_reply_stating_a_value_a_suite_checks_for_is_caught() -> None:
 
 
 def test_drawn_training_goals_share_no_wording_with_any_suite_goal() -> None:
-    """Not even six words in a row, file names and numbers aside: no suite's wording is taught."""
+    """Not even six words in a row, file names and numbers aside: no suite's wording is taught, with the
+    usual file names or the unusual ones."""
     index = default_index()
     hits = {}
     for family in FAMILIES:
-        for i in range(150):
-            task = draw_task(family, "train", 0, i).task
-            if found := index.goal_overlaps(task.goal):
-                hits[task.id] = found
+        for variety, count in ((0.0, 150), (0.6, 60)):
+            for i in range(count):
+                task = draw_task(family, "train", 0, i, variety).task
+                if found := index.goal_overlaps(task.goal):
+                    hits[task.id] = found
     assert not hits
+
+
+# -- unusual file names and the sent-back recovery --------------------------------------------------------
+
+
+def test_an_unusual_name_keeps_the_extension_and_is_a_module_name_python_can_import() -> None:
+    usual = ("report.json", "totals.json", "summary.json", "by_group.json")
+    def drawn(split: str, items: tuple[str, ...]) -> set[str]:
+        return {Draw(random.Random(i), split, random.Random(i), 1.0).name(items) for i in range(200)}
+
+    names = drawn("train", usual)
+    assert len(names) > 50 and not names & set(usual)
+    assert all(n.endswith(".json") and n[:-5].isidentifier() and n[:-5] not in sys.stdlib_module_names
+               for n in names)
+    assert all(m.isidentifier() and m not in sys.stdlib_module_names for m in drawn("train", ("calc", "kit")))
+    for split in ("train", "heldout"):  # held-out tasks get their own part of the names' bodies
+        bodies = tuple(Draw(random.Random(0), split).part(NAME_BODIES))
+        assert all(n[:-5].endswith(bodies) for n in drawn(split, usual))
+    plain = Draw(random.Random(3), "train", random.Random(3), 0.0)
+    assert plain.name(usual) in usual
+
+
+def test_unusual_names_change_the_names_and_nothing_else() -> None:
+    renamed = 0
+    for family in FAMILIES:
+        for i in range(20):
+            usual, unusual = draw_task(family, "train", 0, i), draw_task(family, "train", 0, i, 1.0)
+            assert usual.kind == unusual.kind
+            assert sorted(Path(n).suffix for n in usual.task.files) == sorted(
+                Path(n).suffix for n in unusual.task.files)
+            assert [s.tool for s in usual.steps if isinstance(s, Step)] == [
+                s.tool for s in unusual.steps if isinstance(s, Step)]
+            renamed += usual.task.goal != unusual.task.goal
+            if usual.task.goal == unusual.task.goal:
+                assert usual.task.files == unusual.task.files
+    assert renamed > 100
+
+
+def test_a_sent_back_recovery_writes_the_goals_file_once_finish_comes_back(text: ModelText) -> None:
+    planned = draw_task("write_function", "train", 0, 0, 1.0)
+    variant = send_back_variant(planned, random.Random(0))
+    assert variant is not None and variant.recovery and variant.finish_checks == 1
+    wanted = variant.steps[2].args["path"]
+    wrong = variant.steps[0].args["path"]
+    assert wanted in variant.task.goal and wrong != wanted and wrong.endswith(".py")
+    verified = verify(variant.task, variant.steps, text, finish_checks=1)
+    assert [s.learn for s in verified.steps] == [False, False, True, True, True]
+    sent_back = verified.steps[2].messages[-1].content
+    assert f"Not finished: the goal asks you to write {wanted}" in sent_back  # the loop's own feedback
+    examples = examples_of(verified, "write_function", "train", text, {})
+    trained = [m.content for e in examples for m in e.messages if m.train]
+    assert trained and not any(wrong in t for t in trained)
+    with pytest.raises(Rejected, match="should fail"):  # without the check, the wrong finish ends the run
+        verify(variant.task, variant.steps, text)
+    assert send_back_variant(draw_task("compute", "train", 0, 0), random.Random(0)) is None
 
 
 def test_the_shipped_held_out_suite_is_what_the_generators_draw() -> None:
@@ -340,6 +398,14 @@ def test_tune_data_writes_the_data_set_and_reports_it(tmp_path: Path) -> None:
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["examples"] == len(out.read_text().splitlines()) > 0
     assert summary["train"]["compute"]["tasks"] == 2 and summary["heldout"]["refuse"]["tasks"] == 1
+    varied = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "write_file",
+                             "--tasks", "2", "--heldout-tasks", "0", "--name-variety", "1",
+                             "--send-back-share", "1", "--out", str(tmp_path / "varied.jsonl"), "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert varied.returncode == 0, varied.stderr
+    report = json.loads(varied.stdout.strip().splitlines()[-1])
+    assert report["name_variety"] == 1 and report["send_back_share"] == 1
+    assert report["train"]["write_file"]["recoveries"] >= 1
     bad = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown family nope" in bad.stderr and "Traceback" not in bad.stderr

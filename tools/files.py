@@ -150,9 +150,21 @@ def list_dir(ctx: ToolContext, path: str = ".") -> str:
             lines = [_list_line(e) for e in entries[:MAX_LIST_ENTRIES] if not e.name.startswith(".autogpt")]
     except (FileNotFoundError, NotADirectoryError):
         raise ToolError(f"no such directory: {path}") from None
+    except ToolError:
+        if _is_regular_file(ctx.workspace, path):
+            raise ToolError(f"{path} is a file, not a directory; read_file shows what it holds") from None
+        raise
     if len(entries) > MAX_LIST_ENTRIES:
         lines.append(f"[... {len(entries) - MAX_LIST_ENTRIES} more entries ...]")
     return "\n".join(lines) if lines else "(empty directory)"
+
+
+def _is_regular_file(workspace: Path, path: str) -> bool:
+    try:
+        with opened(workspace, path, READ_FLAGS) as fd:
+            return stat.S_ISREG(os.fstat(fd).st_mode)
+    except (ToolError, OSError):
+        return False
 
 
 def _list_line(entry: os.DirEntry[str]) -> str:

@@ -42,6 +42,7 @@ from agent.cli.options import (
     WorkerMemoryOpt,
     action_format_for,
     fail,
+    finish_checks_for,
     open_worker_pool,
     ray_settings,
     worked_examples_for,
@@ -77,6 +78,9 @@ def bench_command(
     python_session: PythonSessionOpt = True,
     worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before each "
                                                         "goal (default: the run's own default)")] = None,
+    finish_checks: Annotated[int | None, typer.Option(min=0, help="send finish back this many times while a "
+                                                      "file the goal asks to write is missing (default: the "
+                                                      "run's own default)")] = None,
     ray: RayFlag = False,
     ray_address: RayAddressOpt = "",
     worker_cpus: WorkerCpusOpt = None,
@@ -93,7 +97,8 @@ def bench_command(
     if adapter is not None and not adapter.is_dir():
         fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")
     extra = (("--unsafe-local",) if unsafe_local else ()) + (
-        ("--worked-examples", str(worked_examples)) if worked_examples is not None else ())
+        ("--worked-examples", str(worked_examples)) if worked_examples is not None else ()) + (
+        ("--finish-checks", str(finish_checks)) if finish_checks is not None else ())
     settings = BenchSettings(model=model, adapter=adapter, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=extra + mcp_run_args(mcp, mcp_config, mcp_cwd)
@@ -104,7 +109,8 @@ def bench_command(
     if on_ray is not None:  # one model per actor, loaded before the first task
         base = actor_run_config(sandbox, unsafe_local, mcp_settings(mcp, mcp_config, mcp_cwd),
                                 action_format_for(action_format, model), python_session,
-                                worked_examples_for(worked_examples, model, adapter))
+                                worked_examples_for(worked_examples, model, adapter),
+                                finish_checks_for(finish_checks, model, adapter))
         pool = open_worker_pool(console, workers, WorkerOptions(model, adapter=_adapter_path(adapter)), on_ray)
     finished: list[TaskResult] = []
     started = datetime.now(UTC)
@@ -147,9 +153,11 @@ def bench_command(
 
 
 def actor_run_config(sandbox: SandboxKind, unsafe_local: bool, mcp: tuple[list[McpServerConfig], Path | None],
-                     action_format: str, python_session: bool, worked_examples: int | None) -> AgentConfig:
+                     action_format: str, python_session: bool, worked_examples: int | None,
+                     finish_checks: int = 0) -> AgentConfig:
     """What each task's run on an actor is given: the options an `autogpt run` of the task would get."""
     config = AgentConfig(sandbox=sandbox, mcp=mcp[0], mcp_config=mcp[1], action_format=action_format,
+                         finish_checks=finish_checks,
                          sandbox_config=SandboxConfig(unsafe_local=unsafe_local, python_session=python_session))
     return config if worked_examples is None else config.model_copy(update={"worked_examples": worked_examples})
 

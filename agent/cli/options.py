@@ -49,6 +49,7 @@ PythonSessionOpt = Annotated[bool, typer.Option(
 
 
 UNTUNED_WORKED_EXAMPLES = 2
+TUNED_FINISH_CHECKS = 0
 
 
 def action_format_for(choice: ActionFormatChoice | None, model_spec: str) -> str:
@@ -62,11 +63,23 @@ def worked_examples_for(choice: int | None, model_spec: str, adapter: Path | Non
     was trained without them, and learned the job itself) and two for any other."""
     if choice is not None:
         return choice
+    return 0 if is_tuned(model_spec, adapter) else UNTUNED_WORKED_EXAMPLES
+
+
+def finish_checks_for(choice: int | None, model_spec: str, adapter: Path | None = None) -> int:
+    """How many times finish is sent back while a file the goal asks for is missing: the number asked for,
+    else TUNED_FINISH_CHECKS for a tuned model and none for any other (the base model ignores it)."""
+    if choice is not None:
+        return choice
+    return TUNED_FINISH_CHECKS if is_tuned(model_spec, adapter) else 0
+
+
+def is_tuned(model_spec: str, adapter: Path | None = None) -> bool:
+    """Whether a run's model has an adapter: the user's, or the shipped one of the default model."""
     from agent.llm.loading import DEFAULT_MODEL
     from agent.llm.lora import SHIPPED, WEIGHTS_FILE
 
-    tuned = adapter is not None or (model_spec == DEFAULT_MODEL and (SHIPPED / WEIGHTS_FILE).is_file())
-    return 0 if tuned else UNTUNED_WORKED_EXAMPLES
+    return adapter is not None or (model_spec == DEFAULT_MODEL and (SHIPPED / WEIGHTS_FILE).is_file())
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

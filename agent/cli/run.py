@@ -36,6 +36,7 @@ from agent.cli.options import (
     SandboxOpt,
     action_format_for,
     fail,
+    finish_checks_for,
     load_model,
     worked_examples_for,
 )
@@ -87,9 +88,9 @@ def run_command(
                                        "the 135M default model does worse with one)")] = False,
     thoughts: Annotated[bool, typer.Option(help="each action starts with a short thought (off by default: "
                                            "the 135M default model copies a guessed answer from it)")] = False,
-    finish_checks: Annotated[int, typer.Option(min=0, help="send finish back this many times while a file "
-                                               "the goal asks to write is missing (off by default: the 135M "
-                                               "default model ignores it)")] = 0,
+    finish_checks: Annotated[int | None, typer.Option(min=0, help="send finish back this many times while a "
+                                                      "file the goal asks to write is missing (default: "
+                                                      "none; the untuned model ignores it)")] = None,
     action_format: ActionFormatOpt = None,
     python_session: PythonSessionOpt = True,
     worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before the goal "
@@ -110,7 +111,8 @@ def run_command(
     config = AgentConfig(workspace=workspace.resolve(), budget=Budget(max_steps=max_steps, max_tokens=max_tokens,
                                                                       max_seconds=max_seconds),
                          plan=plan, thoughts=thoughts, shell=shell, sandbox=sandbox,
-                         finish_checks=finish_checks, mcp=mcp_servers, mcp_config=mcp_file,
+                         finish_checks=finish_checks_for(finish_checks, model, adapter),
+                         mcp=mcp_servers, mcp_config=mcp_file,
                          action_format=action_format_for(action_format, model),
                          worked_examples=worked_examples_for(worked_examples, model, adapter))
     config.sandbox_config.unsafe_local = unsafe_local

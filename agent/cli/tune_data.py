@@ -25,6 +25,13 @@ def tune_data_command(
     heldout_tasks: Annotated[int, typer.Option(min=0, help="held-out tasks per family (own wordings and "
                                                "content; split \"heldout\" in the file)")] = 4,
     families: Annotated[str, typer.Option(help="comma-separated families (default: all)")] = "",
+    name_variety: Annotated[float, typer.Option(min=0.0, max=1.0, help="the share of file and module names "
+                                                "drawn from a large pool of unusual ones instead of the "
+                                                "names such a task usually has (0: the usual names only)")] = 0.0,
+    send_back_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="the share of tasks that write a "
+                                                   "file also drawn as a recovery: the file written under "
+                                                   "another name, finish sent back (--finish-checks), the "
+                                                   "right file written")] = 0.0,
     worked_examples: Annotated[int, typer.Option(min=0, help="worked examples in each prompt, as the tuned "
                                                  "model will run")] = 0,
     action_format: ActionFormatOpt = None,
@@ -48,6 +55,7 @@ def tune_data_command(
     console = Console(stderr=json_output)
     text = _model_text()
     settings = GenerationSettings(seed=seed, tasks=tasks, heldout_tasks=heldout_tasks, families=chosen,
+                                  name_variety=name_variety, send_back_share=send_back_share,
                                   replay=ReplaySettings(worked_examples=worked_examples, sandbox=sandbox,
                                                         action_format=action_format_for(action_format, "")))
     with Progress(TextColumn("[bold]tune-data[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

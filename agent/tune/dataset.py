@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agent.llm.base import ChatMessage
 from agent.tune.families import FAMILIES, PlannedTask, draw_task
+from agent.tune.families.send_back import send_back_variant
 from agent.tune.overlap import HeldOutText, OverlapIndex, default_index
 from agent.tune.replay import ModelText, RecordedStep, Rejected, ReplaySettings, Verified, verify
 
@@ -183,6 +185,8 @@ class GenerationSettings:
     tasks: int = 40  # training tasks per family
     heldout_tasks: int = 4  # held-out tasks per family (held-out wordings and content)
     families: tuple[str, ...] = tuple(FAMILIES)
+    name_variety: float = 0.0  # the share of file names drawn from the unusual ones (`Draw.name`)
+    send_back_share: float = 0.0  # the share of file-writing tasks also drawn as a sent-back recovery
     replay: ReplaySettings = field(default_factory=ReplaySettings)
 
 
@@ -220,7 +224,9 @@ class GenerationReport:
             return {name: {**{k: v for k, v in vars(r).items() if k != "dropped"}, "dropped": dict(r.dropped)}
                     for name, r in reports.items()}
 
-        return {"seed": self.settings.seed, "seconds": round(self.seconds, 1), "train": part(self.train),
+        return {"seed": self.settings.seed, "name_variety": self.settings.name_variety,
+                "send_back_share": self.settings.send_back_share, "seconds": round(self.seconds, 1),
+                "train": part(self.train),
                 "heldout": part(self.heldout), "drop_samples": self.drop_samples}
 
 
@@ -257,33 +263,47 @@ def _generate_split(settings: GenerationSettings, split: Split, text: ModelText,
     for family in settings.families:
         family_report = (report.train if split == "train" else report.heldout).setdefault(family, FamilyReport())
         for i in range(count):
-            planned = draw_task(family, split, settings.seed, i)
+            planned = draw_task(family, split, settings.seed, i, settings.name_variety)
             drawn.append(planned)
-            family_report.tasks += 1
-            examples, reason = _examples_for(planned, settings, text, index, seen)
-            if reason is None:
-                family_report.add(examples, planned.recovery)
-                out.extend(examples)
-            else:
-                family_report.dropped[reason.split(":", 1)[0]] += 1
-                if len(report.drop_samples) < 40:
-                    report.drop_samples.append(f"{planned.task.id}: {reason}"[:400])
+            reasons = []
+            for task in (planned, *_send_back(planned, settings)):
+                family_report.tasks += 1
+                examples, reason = _examples_for(task, settings, text, index, seen)
+                if reason is None:
+                    family_report.add(examples, task.recovery)
+                    out.extend(examples)
+                else:
+                    family_report.dropped[reason.split(":", 1)[0]] += 1
+                    if len(report.drop_samples) < 40:
+                        report.drop_samples.append(f"{task.task.id}: {reason}"[:400])
+                reasons.append(reason)
             if on_task is not None:
-                on_task(planned, reason)
+                on_task(planned, reasons[0])
     return out
+
+
+def _send_back(planned: PlannedTask, settings: GenerationSettings) -> list[PlannedTask]:
+    """The task's sent-back recovery, for a `send_back_share` of the tasks that write a file."""
+    rng = random.Random(planned.task.id + "/send-back")
+    if settings.send_back_share <= 0 or rng.random() >= settings.send_back_share:
+        return []
+    variant = send_back_variant(planned, rng)
+    return [variant] if variant is not None else []
 
 
 def _examples_for(planned: PlannedTask, settings: GenerationSettings, text: ModelText,
                   index: OverlapIndex | None, seen: set[str]) -> tuple[list[TrainingExample], str | None]:
-    digest = hashlib.sha256(json.dumps([planned.task.goal, planned.task.files]).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps([planned.task.goal, planned.task.files, planned.finish_checks]).encode()
+                            ).hexdigest()
     if digest in seen:
         return [], "duplicate: the same goal and files were drawn before"
     seen.add(digest)
     try:
-        verified = verify(planned.task, planned.steps, text, settings.replay)
+        verified = verify(planned.task, planned.steps, text, settings.replay, planned.finish_checks)
     except Rejected as exc:
         return [], f"unverified: {exc}"
     meta = {"goal": planned.task.goal, "kind": planned.kind, "recovery": planned.recovery, "seed": settings.seed,
+            "name_variety": settings.name_variety, "finish_checks": planned.finish_checks,
             "worked_examples": settings.replay.worked_examples, "source": "generated"}
     examples = examples_of(verified, planned.family, planned.split, text, meta)
     for example in examples if index is not None else []:

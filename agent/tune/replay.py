@@ -151,15 +151,16 @@ class ReplaySettings:
 
 
 def verify(task: SuiteTask, steps: tuple[StepPlan, ...], text: ModelText,
-           settings: ReplaySettings = ReplaySettings()) -> Verified:
-    """Replay `steps` for `task` in a fresh workspace; Rejected says why a trajectory does not hold."""
+           settings: ReplaySettings = ReplaySettings(), finish_checks: int = 0) -> Verified:
+    """Replay `steps` for `task` in a fresh workspace (the loop sending finish back up to `finish_checks`
+    times while a file the goal asks for is missing); Rejected says why a trajectory does not hold."""
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="tune-"))
     try:
         workspace, canary = prepare_workspace(task, root)
         config = AgentConfig(workspace=workspace, budget=Budget(max_steps=task.max_steps),
                              worked_examples=settings.worked_examples, action_format=settings.action_format,
-                             sandbox=settings.sandbox,
+                             sandbox=settings.sandbox, finish_checks=finish_checks,
                              sandbox_config=settings.sandbox_config)
         recorded, result = replay(task.goal, steps, text, config, default_tools(shell=config.shell),
                                   RunStore(root / "runs"))

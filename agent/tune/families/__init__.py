@@ -38,14 +38,17 @@ class PlannedTask:
     task: SuiteTask  # what the bench would run: id, goal, files, check, max_steps
     steps: tuple[StepPlan, ...]
     recovery: bool
+    finish_checks: int = 0  # as `--finish-checks`: how often the replayed loop sends finish back
 
 
-def draw_task(family: str, split: Split, seed: int, index: int) -> PlannedTask:
-    """Task `index` of `family` for `split` under `seed`."""
+def draw_task(family: str, split: Split, seed: int, index: int, name_variety: float = 0.0) -> PlannedTask:
+    """Task `index` of `family` for `split` under `seed`; `name_variety`: the share of its file names that
+    are unusual ones (`Draw.name`). Every other choice is the same whatever the variety."""
     kinds = FAMILIES[family]
-    rng = random.Random(f"{seed}/{family}/{split}/{index}")
+    key = f"{seed}/{family}/{split}/{index}"
+    rng = random.Random(key)
     kind = rng.choice(sorted(kinds))
-    plan = kinds[kind](Draw(rng, split))
+    plan = kinds[kind](Draw(rng, split, names=random.Random(key + "/names"), name_variety=name_variety))
     task = SuiteTask(id=f"{family}-{kind}-{split}-{seed}-{index}", goal=plan.goal, files=plan.files,
                      check=plan.check, max_steps=plan.max_steps)
     return PlannedTask(family, kind, split, task, plan.steps, plan.recovery)

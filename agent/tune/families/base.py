@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import random
 import shlex
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 Split = Literal["train", "heldout"]
 HELDOUT_EVERY = 4  # items i with i % HELDOUT_EVERY == HELDOUT_EVERY - 1 are held out; the rest train
+
+# The parts of unusual file names (`Draw.name`): a head and a body, joined with or without an underscore.
+NAME_HEADS = ("my", "new", "old", "team", "daily", "final", "draft", "home", "work", "spare", "big", "little",
+              "quick", "main", "extra", "shared", "local", "raw", "north", "blue", "green", "red", "q3", "v2",
+              "alpha", "beta", "night", "summer", "city", "field", "club", "store")
+NAME_BODIES = ("notes", "stuff", "things", "bits", "data", "info", "pile", "box", "tools", "helpers", "utils",
+               "calc", "counter", "lines", "sheet", "book", "log", "list", "items", "records", "digest",
+               "output", "answers", "picks", "batch", "dump", "ledger", "file", "copy", "set", "mix", "part",
+               "facts", "keeper", "maker", "finder", "stats", "board", "report")
 
 T = TypeVar("T")
 
@@ -51,9 +61,13 @@ class Plan:
 class Draw:
     """The random choices of one task. `part()` is the share of a list this split may use."""
 
-    def __init__(self, rng: random.Random, split: Split) -> None:
+    def __init__(self, rng: random.Random, split: Split, names: random.Random | None = None,
+                 name_variety: float = 0.0) -> None:
         self.rng = rng
         self.split = split
+        self.names = names  # its own generator, so that renaming leaves every other choice as it was
+        self.name_variety = name_variety
+        self._named: set[str] = set()
 
     def part(self, items: Sequence[T]) -> list[T]:
         held = [x for i, x in enumerate(items) if i % HELDOUT_EVERY == HELDOUT_EVERY - 1]
@@ -68,6 +82,24 @@ class Draw:
 
     def sample(self, items: Sequence[T], k: int) -> list[T]:
         return self.rng.sample(self.part(items), k)
+
+    def name(self, usual: Sequence[str]) -> str:
+        """A file or module name that the goal gives: one of the names a task of this kind usually has, or,
+        with probability `name_variety`, an unusual one with the same extension (`my_digest.csv`), so that
+        the model learns to write the name the goal gives rather than the name such a task usually has."""
+        picked = self.pick(usual)
+        if self.names is None or self.names.random() >= self.name_variety:
+            self._named.add(picked)
+            return picked
+        stem, dot, extension = picked.rpartition(".")
+        suffix = dot + extension if stem else ""
+        heads, bodies = self.part(NAME_HEADS), self.part(NAME_BODIES)
+        while True:
+            name = self.names.choice(heads) + self.names.choice(("", "_")) + self.names.choice(bodies) + suffix
+            module = name[:-len(suffix)] if suffix else name
+            if name not in self._named and name not in usual and module not in sys.stdlib_module_names:
+                self._named.add(name)
+                return name
 
     def wording(self, templates: Sequence[str], **values: Any) -> str:
         return self.pick(templates).format(**values)

@@ -76,7 +76,7 @@ def fact_in_notes(d: Draw) -> Plan:
 
 
 def config_value(d: Draw) -> Plan:
-    path = d.pick(("app.ini", "config.ini", "server.cfg", "deploy.ini", "service.conf", "settings.cfg",
+    path = d.name(("app.ini", "config.ini", "server.cfg", "deploy.ini", "service.conf", "settings.cfg",
                    "local.ini", "site.conf"))
     sections = d.rng.sample(["database", "cache", "mail", "queue", "api", "storage", "auth", "metrics"], 3)
     blocks, table = [], {}
@@ -99,7 +99,7 @@ def config_value(d: Draw) -> Plan:
 
 
 def profile_field(d: Draw) -> Plan:
-    path = d.pick(("profile.txt", "contact.txt", "member.txt", "employee.txt", "card.txt", "person.txt",
+    path = d.name(("profile.txt", "contact.txt", "member.txt", "employee.txt", "card.txt", "person.txt",
                    "badge.txt", "account.txt"))
     first, last = d.pick(c.FIRST_NAMES), d.pick(c.LAST_NAMES)
     fields = {"City": d.pick(c.CITIES), "Team": d.pick(c.TEAMS), "Phone": f"555-{d.randint(1000, 9999)}",
@@ -139,7 +139,7 @@ def _log_lines(d: Draw, count: int) -> list[str]:
 
 
 def count_lines(d: Draw) -> Plan:
-    path = d.pick(("app.log", "events.log", "access.log", "jobs.log", "worker.log", "audit.log", "cron.log",
+    path = d.name(("app.log", "events.log", "access.log", "jobs.log", "worker.log", "audit.log", "cron.log",
                    "sync.log"))
     lines = _log_lines(d, d.randint(5, 25))
     goal = d.wording([
@@ -152,7 +152,7 @@ def count_lines(d: Draw) -> Plan:
 
 
 def count_level(d: Draw) -> Plan:
-    path = d.pick(("app.log", "events.log", "service.log", "jobs.log", "worker.log", "system.log",
+    path = d.name(("app.log", "events.log", "service.log", "jobs.log", "worker.log", "system.log",
                    "batch.log", "daemon.log"))
     lines = _log_lines(d, d.randint(6, 22))
     level = d.choice(["WARN", "ERROR", "DEBUG"])
@@ -168,7 +168,7 @@ def count_level(d: Draw) -> Plan:
 
 
 def count_words(d: Draw) -> Plan:
-    path = d.pick(("story.md", "essay.txt", "letter.txt", "speech.txt", "poem.txt", "draft.md", "review.txt",
+    path = d.name(("story.md", "essay.txt", "letter.txt", "speech.txt", "poem.txt", "draft.md", "review.txt",
                    "note.md"))
     words = [d.pick(c.WORDS) for _ in range(d.randint(12, 60))]
     text = "\n".join(" ".join(words[i:i + 7]) for i in range(0, len(words), 7)) + "\n"
@@ -181,7 +181,7 @@ def count_words(d: Draw) -> Plan:
 
 
 def count_word(d: Draw) -> Plan:
-    path = d.pick(("story.md", "essay.txt", "letter.txt", "speech.txt", "poem.txt", "draft.md", "chant.txt",
+    path = d.name(("story.md", "essay.txt", "letter.txt", "speech.txt", "poem.txt", "draft.md", "chant.txt",
                    "song.txt"))
     vocabulary = d.sample(c.WORDS, 6)
     target = vocabulary[0]
@@ -243,7 +243,7 @@ def count_ext(d: Draw) -> Plan:
 
 
 def line_of_word(d: Draw) -> Plan:
-    path = d.pick(("poem.txt", "list.txt", "names.txt", "items.md", "words.txt", "lines.txt", "entries.txt",
+    path = d.name(("poem.txt", "list.txt", "names.txt", "items.md", "words.txt", "lines.txt", "entries.txt",
                    "rows.txt"))
     words = d.sample(c.WORDS, d.randint(5, 12))
     target_index = d.randint(0, len(words) - 1)

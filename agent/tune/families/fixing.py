@@ -43,7 +43,7 @@ def _args(args: tuple) -> str:
 
 
 def fix_to_pass(d: Draw) -> Plan:
-    spec, module = d.pick(SPECS), d.pick(MODULES)
+    spec, module = d.pick(SPECS), d.name(MODULES)
     bug = _failing_bug(d, spec)
     if bug is None:
         raise ValueError(f"{spec.name}: no bug fails its tests")
@@ -83,7 +83,7 @@ def _flip(bug: str) -> str:
 
 def fix_crash(d: Draw) -> Plan:
     """A script that crashes (a misspelt name, a str + int), fixed so it prints what the goal says."""
-    script = d.pick(("report.py", "main.py", "summary.py", "hello.py", "receipt.py", "banner.py", "label.py",
+    script = d.name(("report.py", "main.py", "summary.py", "hello.py", "receipt.py", "banner.py", "label.py",
                      "invoice.py"))
     name, count = d.pick(c.FIRST_NAMES), d.randint(2, 40)
     good = f"name = {name!r}\ncount = {count}\nprint('Total for ' + name + ': ' + str(count))\n"

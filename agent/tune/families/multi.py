@@ -15,7 +15,7 @@ from agent.tune.families.writing import MODULES
 
 def group_report(d: Draw) -> Plan:
     t = random_table(d)
-    dst = d.pick(("report.json", "totals.json", "summary.json", "by_group.json"))
+    dst = d.name(("report.json", "totals.json", "summary.json", "by_group.json"))
     totals: dict[str, float] = {}
     for r in t.rows:
         totals[r[t.group]] = round(totals.get(r[t.group], 0.0) + float(r[t.value]), 2)
@@ -39,9 +39,9 @@ def group_report(d: Draw) -> Plan:
 
 
 def extract_and_count(d: Draw) -> Plan:
-    src = d.pick(("app.log", "events.log", "jobs.log", "worker.log", "system.log", "audit.log", "sync.log",
+    src = d.name(("app.log", "events.log", "jobs.log", "worker.log", "system.log", "audit.log", "sync.log",
                   "daemon.log"))
-    dst = d.pick(("errors.txt", "selected.txt", "matches.txt", "found.txt", "subset.txt", "picked.txt",
+    dst = d.name(("errors.txt", "selected.txt", "matches.txt", "found.txt", "subset.txt", "picked.txt",
                   "filtered.txt", "only.txt"))
     level = d.choice(["ERROR", "WARN"])
     lines = [f"{8 + i}:{d.randint(10, 59)} {d.choice(c.LOG_LEVELS)} {d.pick(c.WORDS)} {d.randint(1, 99)}"
@@ -70,7 +70,7 @@ def concatenate(d: Draw) -> Plan:
     count = d.randint(2, 4)
     stem = d.pick(("piece_", "chunk", "page", "section", "piece", "chapter", "block", "segment"))
     names = [f"{stem}{i}.txt" for i in range(1, count + 1)]
-    dst = d.pick(("combined.txt", "joined.txt", "full.txt", "merged.txt"))
+    dst = d.name(("combined.txt", "joined.txt", "full.txt", "merged.txt"))
     files = {n: " ".join(d.pick(c.WORDS) for _ in range(d.randint(2, 5))) + "\n" for n in names}
     listed = ", ".join(names[:-1]) + " and " + names[-1]
     goal = d.wording([
@@ -89,7 +89,7 @@ def concatenate(d: Draw) -> Plan:
 
 def function_then_use(d: Draw) -> Plan:
     """Write a function, then use it over many inputs: the count the goal asks for."""
-    module = d.pick(MODULES)
+    module = d.name(MODULES)
     if d.chance(0.5):
         spec = next(s for s in SPECS if s.name == "is_leap_year")
         low = d.randint(1800, 2000)
@@ -107,7 +107,7 @@ def function_then_use(d: Draw) -> Plan:
         spec = next(s for s in SPECS if s.name == "count_vowels")
         words = [d.pick(c.WORDS) for _ in range(d.randint(4, 12))]
         want = sum(spec.run(spec.body, (w,)) for w in words)
-        source = d.pick(("words.txt", "list.txt", "terms.txt", "vocab.txt"))
+        source = d.name(("words.txt", "list.txt", "terms.txt", "vocab.txt"))
         goal = d.wording([
             "Write {m}.py with count_vowels(text) and apply it to {f}: how many vowels are there?",
             "Create {m}.py defining count_vowels(text) and tell me how many vowels {f} has in total.",
@@ -123,8 +123,8 @@ def function_then_use(d: Draw) -> Plan:
 
 
 def positive_lines(d: Draw) -> Plan:
-    src = d.pick(("reviews.txt", "comments.txt", "feedback.txt", "opinions.txt"))
-    dst = d.pick(("positive.txt", "good.txt", "happy.txt", "praise.txt"))
+    src = d.name(("reviews.txt", "comments.txt", "feedback.txt", "opinions.txt"))
+    dst = d.name(("positive.txt", "good.txt", "happy.txt", "praise.txt"))
     labels = _some_positive(d)
     texts = [review(d, p) for p in labels]
     goal = d.wording([
@@ -153,8 +153,8 @@ def _some_positive(d: Draw) -> list[bool]:
 
 
 def update_json(d: Draw) -> Plan:
-    src = d.pick(("larder.json", "stock.json", "pantry.json", "store.json"))
-    dst = d.pick(("larder_updated.json", "stock_new.json", "pantry_next.json", "store_v2.json"))
+    src = d.name(("larder.json", "stock.json", "pantry.json", "store.json"))
+    dst = d.name(("larder_updated.json", "stock_new.json", "pantry_next.json", "store_v2.json"))
     items = [{"item": g, "qty": d.randint(0, 60)} for g in d.sample(c.GOODS, d.randint(3, 6))]
     add = d.randint(2, 25)
     goal = d.wording([

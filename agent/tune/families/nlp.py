@@ -43,7 +43,7 @@ def _label_rows_check(path: str, labels: list[str], names: list[str]) -> str:
 
 
 def sentiment_one(d: Draw) -> Plan:
-    path = d.pick(("verdict.txt", "comment.txt", "feedback.md", "opinion.txt", "message.txt", "rating.txt",
+    path = d.name(("verdict.txt", "comment.txt", "feedback.md", "opinion.txt", "message.txt", "rating.txt",
                    "note.txt", "survey.txt"))
     positive = d.chance(0.5)
     label, other = ("positive", "negative") if positive else ("negative", "positive")
@@ -60,7 +60,7 @@ def sentiment_one(d: Draw) -> Plan:
 
 
 def sentiment_count(d: Draw) -> Plan:
-    path = d.pick(("reviews.txt", "comments.txt", "feedback.txt", "ratings.txt", "opinions.txt", "survey.txt",
+    path = d.name(("reviews.txt", "comments.txt", "feedback.txt", "ratings.txt", "opinions.txt", "survey.txt",
                    "responses.txt", "notes.txt"))
     labels = [d.chance(0.5) for _ in range(d.randint(3, 8))]
     want_positive = d.chance(0.6)
@@ -80,8 +80,8 @@ def sentiment_count(d: Draw) -> Plan:
 
 
 def sentiment_file(d: Draw) -> Plan:
-    src = d.pick(("reviews.txt", "comments.txt", "feedback.txt", "opinions.txt"))
-    dst = d.pick(("moods.csv", "sentiment.csv", "scored.csv", "tags.csv"))
+    src = d.name(("reviews.txt", "comments.txt", "feedback.txt", "opinions.txt"))
+    dst = d.name(("moods.csv", "sentiment.csv", "scored.csv", "tags.csv"))
     labels = ["positive" if d.chance(0.5) else "negative" for _ in range(d.randint(3, 7))]
     goal = d.wording([
         "Run a sentiment check on each line of {s}; the labels go into {t}.",
@@ -109,7 +109,7 @@ def _labels(d: Draw) -> list[str]:
 
 
 def topic_one(d: Draw) -> Plan:
-    path = d.pick(("heading.txt", "title.txt", "news.txt", "story.txt", "item.txt", "post.txt", "line.txt",
+    path = d.name(("heading.txt", "title.txt", "news.txt", "story.txt", "item.txt", "post.txt", "line.txt",
                    "article.txt"))
     labels = _labels(d)
     topic = d.choice(labels)
@@ -126,8 +126,8 @@ def topic_one(d: Draw) -> Plan:
 
 
 def topic_file(d: Draw) -> Plan:
-    src = d.pick(("headlines.txt", "titles.txt", "feed.txt", "stories.txt"))
-    dst = d.pick(("topics.csv", "categories.csv", "labels.csv", "sorted.csv"))
+    src = d.name(("headlines.txt", "titles.txt", "feed.txt", "stories.txt"))
+    dst = d.name(("topics.csv", "categories.csv", "labels.csv", "sorted.csv"))
     labels = _labels(d)
     truth = [d.choice(labels) for _ in range(d.randint(3, 6))]
     listed = ", ".join(labels[:-1]) + " and " + labels[-1]
@@ -157,7 +157,7 @@ def _entities(seen: tuple[str, ...]) -> list[str]:
 
 
 def entity_city(d: Draw) -> Plan:
-    path = d.pick(("bio.txt", "about.txt", "profile.md", "story.txt", "person.txt", "author.txt", "life.txt",
+    path = d.name(("bio.txt", "about.txt", "profile.md", "story.txt", "person.txt", "author.txt", "life.txt",
                    "intro.txt"))
     first, city = d.pick(c.FIRST_NAMES), d.pick(c.CITIES)
     text = d.pick(c.BIOS).format(person=f"{first} {d.pick(c.LAST_NAMES)}", first=first, city=city,
@@ -173,7 +173,7 @@ def entity_city(d: Draw) -> Plan:
 
 
 def entity_people(d: Draw) -> Plan:
-    path = d.pick(("huddle.txt", "minutes.md", "call.txt", "standup.txt", "review.txt", "notes.md", "sync.txt",
+    path = d.name(("huddle.txt", "minutes.md", "call.txt", "standup.txt", "review.txt", "notes.md", "sync.txt",
                    "agenda.txt"))
     names = [f"{f} {last}" for f, last in zip(d.sample(c.FIRST_NAMES, 3), d.sample(c.LAST_NAMES, 3), strict=True)]
     text = d.pick(c.MEETINGS).format(a=names[0], b=names[1], c=names[2])
@@ -189,7 +189,7 @@ def entity_people(d: Draw) -> Plan:
 
 
 def entity_company(d: Draw) -> Plan:
-    path = d.pick(("wire.txt", "news.md", "release.txt", "statement.txt", "update.txt", "bulletin.txt",
+    path = d.name(("wire.txt", "news.md", "release.txt", "statement.txt", "update.txt", "bulletin.txt",
                    "story.md", "report.txt"))
     company = d.pick(c.COMPANIES)
     text = d.pick(c.PRESS).format(company=company, city=d.pick(c.CITIES))
@@ -214,9 +214,9 @@ def _article(d: Draw) -> tuple[str, str]:
 
 
 def summary_file(d: Draw) -> Plan:
-    src = d.pick(("article.txt", "post.md", "essay.txt", "story.txt", "report.txt", "piece.txt", "column.txt",
+    src = d.name(("article.txt", "post.md", "essay.txt", "story.txt", "report.txt", "piece.txt", "column.txt",
                   "feature.txt"))
-    dst = d.pick(("summary.txt", "short.txt", "gist.txt", "tldr.txt"))
+    dst = d.name(("summary.txt", "short.txt", "gist.txt", "tldr.txt"))
     subject, text = _article(d)
     n = d.choice([1, 2, 2, 3])
     goal = d.wording([
@@ -234,7 +234,7 @@ def summary_file(d: Draw) -> Plan:
 
 
 def main_subject(d: Draw) -> Plan:
-    src = d.pick(("article.txt", "post.md", "essay.txt", "story.txt", "text.txt", "piece.txt", "column.txt",
+    src = d.name(("article.txt", "post.md", "essay.txt", "story.txt", "text.txt", "piece.txt", "column.txt",
                   "page.txt"))
     subject, text = _article(d)
     goal = d.wording([

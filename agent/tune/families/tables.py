@@ -34,32 +34,32 @@ def random_table(d: Draw) -> Table:
         rows = [{"item": p.replace(" ", "_"), "category": d.choice(["home", "garden", "office", "travel"]),
                  "price": f"{d.randint(2, 300)}.{d.choice(['0', '5', '25', '75'])}", "stock": str(d.randint(0, 90))}
                 for p in d.sample(c.PRODUCTS, count)]
-        return Table(d.pick(("stock.csv", "catalog.csv", "shop.csv", "products.csv")), "item", "category",
+        return Table(d.name(("stock.csv", "catalog.csv", "shop.csv", "products.csv")), "item", "category",
                      d.choice(["price", "stock"]), rows)
     if kind == "staff":
         rows = [{"name": n, "team": d.pick(c.TEAMS), "salary": str(d.randint(28, 95) * 1000),
                  "age": str(d.randint(21, 64))} for n in d.sample(c.FIRST_NAMES, count)]
-        return Table(d.pick(("staff.csv", "team.csv", "employees.csv", "crew.csv")), "name", "team",
+        return Table(d.name(("staff.csv", "team.csv", "employees.csv", "crew.csv")), "name", "team",
                      d.choice(["salary", "age"]), rows)
     if kind == "weather":
         rows = [{"city": city, "month": d.choice(["jan", "apr", "jul", "oct"]), "temp": str(d.randint(-8, 36)),
                  "rain_mm": str(d.randint(0, 240))} for city in d.sample(c.CITIES, count)]
-        return Table(d.pick(("weather.csv", "climate.csv", "readings.csv", "temps.csv")), "city", "month",
+        return Table(d.name(("weather.csv", "climate.csv", "readings.csv", "temps.csv")), "city", "month",
                      d.choice(["temp", "rain_mm"]), rows)
     if kind == "grades":
         rows = [{"student": n, "subject": d.pick(c.SUBJECTS), "score": str(d.randint(35, 100)),
                  "year": str(d.randint(1, 4))} for n in d.sample(c.FIRST_NAMES, count)]
-        return Table(d.pick(("grades.csv", "scores.csv", "results.csv", "marks.csv")), "student", "subject",
+        return Table(d.name(("grades.csv", "scores.csv", "results.csv", "marks.csv")), "student", "subject",
                      "score", rows)
     if kind == "orders":
         rows = [{"order": f"A{d.randint(100, 999)}{i}", "customer": d.pick(c.LAST_NAMES),
                  "status": d.choice(c.STATUSES[:4]), "total": f"{d.randint(5, 900)}.{d.choice(['0', '5', '25'])}"}
                 for i in range(count)]
-        return Table(d.pick(("orders.csv", "sales.csv", "invoices.csv", "purchases.csv")), "order", "status",
+        return Table(d.name(("orders.csv", "sales.csv", "invoices.csv", "purchases.csv")), "order", "status",
                      "total", rows)
     rows = [{"driver": n, "region": d.pick(c.REGIONS).replace(" ", "_"), "km": str(d.randint(3, 400)),
              "fare": str(d.randint(4, 250))} for n in d.sample(c.FIRST_NAMES, count)]
-    return Table(d.pick(("trips.csv", "rides.csv", "routes.csv", "fares.csv")), "driver", "region",
+    return Table(d.name(("trips.csv", "rides.csv", "routes.csv", "fares.csv")), "driver", "region",
                  d.choice(["km", "fare"]), rows)
 
 
@@ -176,7 +176,7 @@ def csv_group_total(d: Draw) -> Plan:
 def _accounts(d: Draw) -> tuple[str, list[dict]]:
     people = [{"name": n.lower(), "active": d.chance(0.6), "role": d.choice(["admin", "editor", "viewer"]),
                "logins": d.randint(0, 300)} for n in d.sample(c.FIRST_NAMES, d.randint(4, 8))]
-    return d.pick(("accounts.json", "members.json", "team.json", "people.json")), people
+    return d.name(("accounts.json", "members.json", "team.json", "people.json")), people
 
 
 def json_count(d: Draw) -> Plan:
@@ -197,7 +197,7 @@ def json_count(d: Draw) -> Plan:
 
 
 def json_lookup(d: Draw) -> Plan:
-    path = d.pick(("service.json", "pipeline.json", "deploy.json", "job.json", "worker.json", "app.json",
+    path = d.name(("service.json", "pipeline.json", "deploy.json", "job.json", "worker.json", "app.json",
                    "cluster.json", "bot.json"))
     inner = {"retries": d.randint(1, 9), "delay_ms": d.randint(50, 5000)}
     doc = {"name": d.pick(c.WORDS), "owner": d.pick(c.FIRST_NAMES),

@@ -19,7 +19,7 @@ MODULES = ("textkit", "numbers_lib", "calc", "wordplay", "listops", "mathbits", 
 
 
 def write_lines(d: Draw) -> Plan:
-    path = d.pick(("names.txt", "guests.txt", "list.txt", "cities.txt", "team.txt", "words.txt", "plan.txt",
+    path = d.name(("names.txt", "guests.txt", "list.txt", "cities.txt", "team.txt", "words.txt", "plan.txt",
                    "shopping.txt"))
     pool = d.choice([c.FIRST_NAMES, c.CITIES, c.WORDS, c.GOODS])
     items = d.sample(pool, d.randint(3, 6))
@@ -37,7 +37,7 @@ def write_lines(d: Draw) -> Plan:
 
 
 def write_sentence(d: Draw) -> Plan:
-    path = d.pick(("hello.txt", "message.txt", "greeting.txt", "note.txt", "motto.txt", "sign.txt", "card.txt",
+    path = d.name(("hello.txt", "message.txt", "greeting.txt", "note.txt", "motto.txt", "sign.txt", "card.txt",
                    "banner.txt"))
     name, city = d.pick(c.FIRST_NAMES), d.pick(c.CITIES)
     sentence = d.choice([f"Welcome to {city}, {name}!", f"{name} arrives in {city} on {d.choice(c.WEEKDAYS)}.",
@@ -54,7 +54,7 @@ def write_sentence(d: Draw) -> Plan:
 
 
 def write_json(d: Draw) -> Plan:
-    path = d.pick(("config.json", "profile.json", "settings.json", "user.json", "job.json", "device.json",
+    path = d.name(("config.json", "profile.json", "settings.json", "user.json", "job.json", "device.json",
                    "entry.json", "record.json"))
     data = {"name": d.pick(c.FIRST_NAMES), "city": d.pick(c.CITIES), "age": d.randint(18, 80)}
     goal = d.wording([
@@ -82,7 +82,7 @@ def _function_asserts(module: str, spec: FunctionSpec) -> str:
 
 
 def write_function(d: Draw) -> Plan:
-    spec, module = d.pick(SPECS), d.pick(MODULES)
+    spec, module = d.pick(SPECS), d.name(MODULES)
     described = d.choice(spec.describe).format(f=spec.signature)  # the function itself is split
     goal = d.wording([
         "Put a function {d} into a new file {m}.py.", "Create {m}.py containing {d}.",
@@ -99,7 +99,7 @@ def write_function(d: Draw) -> Plan:
 
 
 def write_and_call(d: Draw) -> Plan:
-    spec, module = d.pick(SPECS), d.pick(MODULES)
+    spec, module = d.pick(SPECS), d.name(MODULES)
     args = d.choice(spec.calls)
     want = spec.run(spec.body, args)
     described = d.choice(spec.describe).format(f=spec.signature)  # the function itself is split
@@ -134,7 +134,7 @@ def _people(d: Draw) -> list[dict]:
 
 def csv_to_json(d: Draw) -> Plan:
     rows = _people(d)
-    src, dst = d.pick(("members.csv", "guests.csv", "crew.csv", "players.csv")), d.pick(
+    src, dst = d.name(("members.csv", "guests.csv", "crew.csv", "players.csv")), d.name(
         ("members.json", "guests.json", "crew.json", "players.json"))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["name", "age", "city"], lineterminator="\n")
@@ -160,7 +160,7 @@ def csv_to_json(d: Draw) -> Plan:
 
 def json_to_csv(d: Draw) -> Plan:
     rows = _people(d)
-    src, dst = d.pick(("people.json", "staff.json", "visitors.json", "roster.json")), d.pick(
+    src, dst = d.name(("people.json", "staff.json", "visitors.json", "roster.json")), d.name(
         ("people.csv", "staff.csv", "visitors.csv", "roster.csv"))
     goal = d.wording([
         "Rewrite the JSON array in {s} as the CSV file {t} (columns name, age, city).",
@@ -182,9 +182,9 @@ def json_to_csv(d: Draw) -> Plan:
 
 
 def transform_lines(d: Draw) -> Plan:
-    src = d.pick(("words.txt", "items.txt", "tags.txt", "names.txt", "list.txt", "entries.txt", "input.txt",
+    src = d.name(("words.txt", "items.txt", "tags.txt", "names.txt", "list.txt", "entries.txt", "input.txt",
                   "raw.txt"))
-    dst = d.pick(("out.txt", "result.txt", "clean.txt", "sorted.txt", "final.txt", "output.txt", "done.txt",
+    dst = d.name(("out.txt", "result.txt", "clean.txt", "sorted.txt", "final.txt", "output.txt", "done.txt",
                   "new.txt"))
     items = [d.pick(c.WORDS) for _ in range(d.randint(4, 9))]
     kind = d.choice(["sort", "upper", "unique", "number"])
