@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ from agent.tune.dataset import (
 from agent.tune.families import FAMILIES, draw_task
 from agent.tune.families.base import NAME_BODIES, Draw, Plan, Step, answer_has, call, finish
 from agent.tune.families.functions import SPECS
+from agent.tune.families.more_functions import MORE_SPECS
 from agent.tune.families.send_back import send_back_variant
 from agent.tune.overlap import default_index, humaneval_texts, suite_texts
 from agent.tune.replay import ModelText, Rejected, verify
@@ -168,6 +170,23 @@ def test_every_family_draws_tasks_for_both_splits() -> None:
             assert len({t.task.goal for t in tasks}) >= 8, (family, split)
 
 
+def test_a_table_question_reads_the_file_first_and_codes_with_the_names_it_shows(text: ModelText) -> None:
+    """Its goal does not name every column or key the code uses: the code can only take them from the file."""
+    unnamed = 0
+    for i in range(40):
+        planned = draw_task("table_questions", "train", 3, i)
+        first, *rest = [s for s in planned.steps if isinstance(s, Step)]
+        path = next(iter(planned.task.files))
+        assert first.tool == "read_file" and first.args == {"path": path} and path in planned.task.goal
+        code = next((s.args["code"] for s in rest if s.tool == "run_python"), "")
+        names = set(re.findall(r"\[\'(\w+)\'\]", code))
+        assert names <= set(re.findall(r"\w+", planned.task.files[path])), (planned.task.id, names)
+        unnamed += any(not re.search(rf"\b{n}\b", planned.task.goal) for n in names)
+    assert unnamed >= 15  # of 40: the rest name every column, or read the answer off (no code)
+    verified = verify(planned.task, planned.steps, text)
+    assert verified.steps[0].reply.startswith('{"tool": "read_file"')
+
+
 def test_held_out_draws_use_their_own_part_of_every_list() -> None:
     items = list(range(10))
     train = Draw(random.Random(0), "train").part(items)
@@ -176,7 +195,7 @@ def test_held_out_draws_use_their_own_part_of_every_list() -> None:
 
 
 def test_every_bug_of_a_function_spec_fails_one_of_its_calls() -> None:
-    for spec in SPECS:
+    for spec in SPECS + MORE_SPECS:
         for bug in spec.bugs:
             outcomes = []
             for args, want in zip(spec.calls, spec.results(), strict=True):
@@ -242,6 +261,35 @@ def test_a_reply_stating_a_value_a_suite_checks_for_is_caught() -> None:
         TrainingMessage(role="assistant", content='{"tool": "finish", "args": {"answer": "479001600"}}',
                         train=True)]})
     assert any("479001600" in f for f in example_overlaps(example, default_index()))
+
+
+def test_the_larger_pool_of_functions_is_new_and_names_nothing_an_evaluation_asks_for() -> None:
+    """Its functions are not in the first pool, nor a HumanEval problem's, nor named in a suite goal."""
+    names = [s.name for s in MORE_SPECS]
+    assert len(names) >= 4 * len(SPECS) - len(SPECS) and len(set(names)) == len(names)
+    assert not set(names) & {s.name for s in SPECS}
+    words = {w for path in SUITES.glob("*.jsonl") for line in path.read_text().splitlines()
+             for w in re.findall(r"\w+", json.loads(line)["goal"])}  # HumanEval's goals name their function
+    assert {"has_close_elements", "is_palindrome", "word_count"} <= words
+    assert not set(names) & words
+    for spec in MORE_SPECS:
+        json.dumps(spec.results())
+        assert len(spec.describe) == 2 and all("{f}" in d for d in spec.describe) and spec.bugs
+
+
+def test_function_variety_draws_from_the_larger_pool_and_changes_nothing_at_zero() -> None:
+    more = {s.name for s in MORE_SPECS}
+    drawn = set()
+    for family in ("write_function", "fix_code"):
+        for i in range(30):
+            zero, before = draw_task(family, "train", 0, i, 0.6, 0.0), draw_task(family, "train", 0, i, 0.6)
+            assert zero.task == before.task and [s for s in zero.steps if isinstance(s, Step)] == [
+                s for s in before.steps if isinstance(s, Step)]
+            planned = draw_task(family, "train", 0, i, 0.0, 1.0)
+            drawn |= {n for n in more if re.search(rf"\b{n}\b", planned.task.goal + str(planned.task.files))}
+    assert len(drawn) > 10
+    heldout_pool = {s.name for s in Draw(random.Random(0), "heldout").part(MORE_SPECS)}
+    assert not drawn & heldout_pool
 
 
 def test_drawn_training_goals_share_no_wording_with_any_suite_goal() -> None:
@@ -398,14 +446,18 @@ def test_tune_data_writes_the_data_set_and_reports_it(tmp_path: Path) -> None:
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["examples"] == len(out.read_text().splitlines()) > 0
     assert summary["train"]["compute"]["tasks"] == 2 and summary["heldout"]["refuse"]["tasks"] == 1
-    varied = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "write_file",
+    varied = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "write_function",
                              "--tasks", "2", "--heldout-tasks", "0", "--name-variety", "1",
-                             "--send-back-share", "1", "--out", str(tmp_path / "varied.jsonl"), "--json"],
+                             "--send-back-share", "1", "--function-variety", "1",
+                             "--out", str(tmp_path / "varied.jsonl"), "--json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert varied.returncode == 0, varied.stderr
     report = json.loads(varied.stdout.strip().splitlines()[-1])
-    assert report["name_variety"] == 1 and report["send_back_share"] == 1
-    assert report["train"]["write_file"]["recoveries"] >= 1
+    assert report["name_variety"] == 1 and report["send_back_share"] == 1 and report["function_variety"] == 1
+    more = {s.name for s in MORE_SPECS}
+    goals = [e.meta["goal"] for e in load_examples(tmp_path / "varied.jsonl")]
+    assert goals and all(any(re.search(rf"\b{n}\b", g) for n in more) for g in goals)
+    assert report["train"]["write_function"]["recoveries"] >= 1
     bad = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown family nope" in bad.stderr and "Traceback" not in bad.stderr

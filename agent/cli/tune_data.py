@@ -32,6 +32,9 @@ def tune_data_command(
                                                    "file also drawn as a recovery: the file written under "
                                                    "another name, finish sent back (--finish-checks), the "
                                                    "right file written")] = 0.0,
+    function_variety: Annotated[float, typer.Option(min=0.0, max=1.0, help="the share of functions to "
+                                                    "write or repair drawn from a pool four times larger "
+                                                    "(0: the original pool only)")] = 0.0,
     worked_examples: Annotated[int, typer.Option(min=0, help="worked examples in each prompt, as the tuned "
                                                  "model will run")] = 0,
     action_format: ActionFormatOpt = None,
@@ -56,6 +59,7 @@ def tune_data_command(
     text = _model_text()
     settings = GenerationSettings(seed=seed, tasks=tasks, heldout_tasks=heldout_tasks, families=chosen,
                                   name_variety=name_variety, send_back_share=send_back_share,
+                                  function_variety=function_variety,
                                   replay=ReplaySettings(worked_examples=worked_examples, sandbox=sandbox,
                                                         action_format=action_format_for(action_format, "")))
     with Progress(TextColumn("[bold]tune-data[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.bench import SuiteTask
-from agent.tune.families import compute, files, fixing, multi, nlp, safety, tables, writing
+from agent.tune.families import compute, files, fixing, multi, nlp, questions, safety, tables, writing
 from agent.tune.families.base import Draw, Plan, Split, StepPlan
 
 FAMILIES: dict[str, dict[str, Callable[[Draw], Plan]]] = {
@@ -19,6 +19,7 @@ FAMILIES: dict[str, dict[str, Callable[[Draw], Plan]]] = {
     "read_answer": files.READ_KINDS,
     "count_search": files.SEARCH_KINDS,
     "csv_json": tables.KINDS,
+    "table_questions": questions.KINDS,
     "write_file": writing.WRITE_KINDS,
     "write_function": writing.FUNCTION_KINDS,
     "fix_code": fixing.KINDS,
@@ -41,14 +42,17 @@ class PlannedTask:
     finish_checks: int = 0  # as `--finish-checks`: how often the replayed loop sends finish back
 
 
-def draw_task(family: str, split: Split, seed: int, index: int, name_variety: float = 0.0) -> PlannedTask:
+def draw_task(family: str, split: Split, seed: int, index: int, name_variety: float = 0.0,
+              function_variety: float = 0.0) -> PlannedTask:
     """Task `index` of `family` for `split` under `seed`; `name_variety`: the share of its file names that
-    are unusual ones (`Draw.name`). Every other choice is the same whatever the variety."""
+    are unusual ones (`Draw.name`), `function_variety`: the share of its functions to write or repair that
+    come from the larger pool (`writing.pick_spec`). At 0 and 0 a task is what it was before either existed."""
     kinds = FAMILIES[family]
     key = f"{seed}/{family}/{split}/{index}"
     rng = random.Random(key)
     kind = rng.choice(sorted(kinds))
-    plan = kinds[kind](Draw(rng, split, names=random.Random(key + "/names"), name_variety=name_variety))
+    plan = kinds[kind](Draw(rng, split, names=random.Random(key + "/names"), name_variety=name_variety,
+                            functions=random.Random(key + "/functions"), function_variety=function_variety))
     task = SuiteTask(id=f"{family}-{kind}-{split}-{seed}-{index}", goal=plan.goal, files=plan.files,
                      check=plan.check, max_steps=plan.max_steps)
     return PlannedTask(family, kind, split, task, plan.steps, plan.recovery)

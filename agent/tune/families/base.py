@@ -62,11 +62,14 @@ class Draw:
     """The random choices of one task. `part()` is the share of a list this split may use."""
 
     def __init__(self, rng: random.Random, split: Split, names: random.Random | None = None,
-                 name_variety: float = 0.0) -> None:
+                 name_variety: float = 0.0, functions: random.Random | None = None,
+                 function_variety: float = 0.0) -> None:
         self.rng = rng
         self.split = split
         self.names = names  # its own generator, so that renaming leaves every other choice as it was
         self.name_variety = name_variety
+        self.functions = functions  # the same for the choice of a function's pool (`writing.pick_spec`)
+        self.function_variety = function_variety
         self._named: set[str] = set()
 
     def part(self, items: Sequence[T]) -> list[T]:

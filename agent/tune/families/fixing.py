@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from agent.tune.families import content as c
 from agent.tune.families.base import Draw, Plan, Step, all_of, call, finish, python_check
-from agent.tune.families.functions import SPECS, FunctionSpec
-from agent.tune.families.writing import MODULES
+from agent.tune.families.functions import FunctionSpec
+from agent.tune.families.writing import MODULES, pick_spec
 
 PASSED = "all tests passed"
 
@@ -43,7 +43,7 @@ def _args(args: tuple) -> str:
 
 
 def fix_to_pass(d: Draw) -> Plan:
-    spec, module = d.pick(SPECS), d.name(MODULES)
+    spec, module = pick_spec(d), d.name(MODULES)
     bug = _failing_bug(d, spec)
     if bug is None:
         raise ValueError(f"{spec.name}: no bug fails its tests")

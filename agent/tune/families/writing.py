@@ -10,9 +10,18 @@ from collections.abc import Callable
 from agent.tune.families import content as c
 from agent.tune.families.base import Draw, Plan, call, finish, last_output, python_check
 from agent.tune.families.functions import SPECS, FunctionSpec
+from agent.tune.families.more_functions import MORE_SPECS
 
 MODULES = ("textkit", "numbers_lib", "calc", "wordplay", "listops", "mathbits", "strings_lib", "geometry",
            "timekit", "scorer", "formulas", "toolbox", "mini", "kit", "funcs", "ops")
+
+
+def pick_spec(d: Draw) -> FunctionSpec:
+    """A function to write or repair: from the original pool, or, with probability `d.function_variety`,
+    from the larger one. The draw's own generator for this decides, so at 0 every other choice is as it was."""
+    if d.functions is not None and d.functions.random() < d.function_variety:
+        return d.functions.choice(d.part(MORE_SPECS))
+    return d.pick(SPECS)
 
 
 # -- write a file -------------------------------------------------------------------------------------
@@ -82,7 +91,7 @@ def _function_asserts(module: str, spec: FunctionSpec) -> str:
 
 
 def write_function(d: Draw) -> Plan:
-    spec, module = d.pick(SPECS), d.name(MODULES)
+    spec, module = pick_spec(d), d.name(MODULES)
     described = d.choice(spec.describe).format(f=spec.signature)  # the function itself is split
     goal = d.wording([
         "Put a function {d} into a new file {m}.py.", "Create {m}.py containing {d}.",
@@ -99,7 +108,7 @@ def write_function(d: Draw) -> Plan:
 
 
 def write_and_call(d: Draw) -> Plan:
-    spec, module = d.pick(SPECS), d.name(MODULES)
+    spec, module = pick_spec(d), d.name(MODULES)
     args = d.choice(spec.calls)
     want = spec.run(spec.body, args)
     described = d.choice(spec.describe).format(f=spec.signature)  # the function itself is split
