@@ -40,6 +40,7 @@ from agent.tune.families import FAMILIES, draw_task
 from agent.tune.families.base import NAME_BODIES, Draw, Plan, Step, answer_has, call, finish
 from agent.tune.families.functions import SPECS
 from agent.tune.families.more_functions import MORE_SPECS
+from agent.tune.families.questions import ROW_WORDS
 from agent.tune.families.send_back import send_back_variant
 from agent.tune.overlap import default_index, humaneval_texts, suite_texts
 from agent.tune.replay import ModelText, Rejected, verify
@@ -185,6 +186,19 @@ def test_a_table_question_reads_the_file_first_and_codes_with_the_names_it_shows
     assert unnamed >= 15  # of 40: the rest name every column, or read the answer off (no code)
     verified = verify(planned.task, planned.steps, text)
     assert verified.steps[0].reply.startswith('{"tool": "read_file"')
+
+
+def test_a_held_out_table_question_names_its_group_in_words_training_never_uses() -> None:
+    def leads(template: str) -> str:
+        return template.split("{x}")[0].strip()
+
+    held_words = {leads(w.heldout_member) for w in ROW_WORDS.values()}
+    assert not held_words & {leads(w.member) for w in ROW_WORDS.values()}
+    train = [draw_task("table_questions", "train", 0, i, 0.6).task.goal for i in range(300)]
+    held = [p.task.goal for p in (draw_task("table_questions", "heldout", 0, i) for i in range(100))
+            if p.kind == "ask_count"]
+    assert held and all(any(w in goal for w in held_words) for goal in held)
+    assert not [goal for goal in train for w in held_words if f" {w} " in goal]
 
 
 def test_held_out_draws_use_their_own_part_of_every_list() -> None:

@@ -22,24 +22,25 @@ class RowWords:
     thing: str  # what one row is
     things: str
     member: str  # rows in one group of the group column, `{x}` the group's value
+    heldout_member: str  # the same, in words that training draws never use
     values: dict[str, tuple[str, str, str]]  # value column -> (its noun, the most, the least)
 
 
 ROW_WORDS = {  # keyed by the table's key column (agent.tune.families.tables.random_table)
-    "item": RowWords("item", "items", "belong to the {x} category", {
+    "item": RowWords("item", "items", "belong to the {x} category", "are filed under {x}", {
         "price": ("price", "costs the most", "is the cheapest"),
         "stock": ("stock level", "has the most units in stock", "has the fewest units in stock")}),
-    "name": RowWords("person", "people", "work in the {x} team", {
+    "name": RowWords("person", "people", "work in the {x} team", "are part of {x}", {
         "salary": ("salary", "earns the most", "earns the least"),
         "age": ("age", "is the oldest", "is the youngest")}),
-    "city": RowWords("city", "cities", "were measured in the month {x}", {
+    "city": RowWords("city", "cities", "were measured in the month {x}", "have readings for {x}", {
         "temp": ("temperature", "was the warmest", "was the coldest"),
         "rain_mm": ("rainfall", "had the most rain", "had the least rain")}),
-    "student": RowWords("student", "students", "take {x}", {
+    "student": RowWords("student", "students", "take {x}", "are enrolled in {x}", {
         "score": ("score", "scored the best", "scored the worst")}),
-    "order": RowWords("order", "orders", "are {x}", {
+    "order": RowWords("order", "orders", "are {x}", "are flagged {x}", {
         "total": ("order amount", "is the biggest", "is the smallest")}),
-    "driver": RowWords("driver", "drivers", "drove in the {x} area", {
+    "driver": RowWords("driver", "drivers", "drove in the {x} area", "worked the {x} zone", {
         "km": ("distance", "drove the furthest", "drove the shortest distance"),
         "fare": ("fare", "took the highest fare", "took the lowest fare")}),
 }
@@ -48,6 +49,10 @@ ROW_WORDS = {  # keyed by the table's key column (agent.tune.families.tables.ran
 def _look_then_compute(table: Table, goal: str, code: str, expected: str) -> Plan:
     steps = (call("read_file", path=table.path), call("run_python", code=code), finish(last_output))
     return Plan(goal, {table.path: table.text()}, answer_has(expected), steps, max_steps=8)
+
+
+def _member(d: Draw, words: RowWords, group: str) -> str:
+    return (words.heldout_member if d.split == "heldout" else words.member).format(x=group)
 
 
 def _reader(path: str) -> str:
@@ -63,7 +68,7 @@ def ask_count(d: Draw) -> Plan:
         "Tell me how many {ts} listed in {f} {m}.", "Of the {ts} in {f}, how many {m}?",
         "I need the number of {ts} in {f} that {m}.", "Check {f}: how many {ts} {m}?",
         "Find out how many {ts} from {f} {m}.",
-    ], ts=words.things, f=t.path, m=words.member.format(x=group))
+    ], ts=words.things, f=t.path, m=_member(d, words, group))
     code = _reader(t.path) + f"print(sum(1 for r in rows if r['{t.group}'] == '{group}'))"
     return _look_then_compute(t, goal, code, str(sum(r[t.group] == group for r in t.rows)))
 
@@ -96,12 +101,12 @@ def ask_average(d: Draw) -> Plan:
     values = [float(r[t.value]) for r in t.rows]
     goal = d.wording([
         "What is the average {n} of the {ts} in {f}? One decimal place.",
-        "Give me the mean {n} over the {ts} in {f}, rounded to one decimal.",
+        "Give me the mean {n} over the {ts} in {f}, to one decimal.",
         "On average, what {n} do the {ts} in {f} have? Round to a tenth.",
         "Work out the average {n} in {f} (one decimal).",
         "Tell me the mean {n} of all {ts} listed in {f}, to one decimal place.",
-        "How high is the average {n} in {f}? One decimal, please.",
-        "Compute the average {n} across {f}, rounded to one decimal place.",
+        "How high, on average, is the {n} in {f}? One decimal, please.",
+        "Compute the average {n} across {f}, rounded to a tenth.",
         "What mean {n} does {f} show for its {ts}? Use one decimal.",
     ], n=noun, ts=words.things, f=t.path)
     code = _reader(t.path) + (f"values = [float(r['{t.value}']) for r in rows]\n"
@@ -144,7 +149,7 @@ def ask_json_count(d: Draw) -> Plan:
     subject = d.choice(["accounts", "users", "members", "entries"])
     state = "active" if active else "inactive"
     goal = d.wording([
-        "How many {s} in {f} are {a}?", "Count the {a} {s} in {f}.", "In {f}, how many {s} are {a}?",
+        "How many {s} listed in {f} are {a}?", "Count the {a} {s} in {f}.", "In {f}, how many {s} are {a}?",
         "Tell me the number of {a} {s} listed in {f}.", "How many of the {s} in {f} are {a}?",
         "What is the count of {a} {s} in {f}?", "Check {f}: how many {s} are {a}?",
         "Find how many {s} {f} marks as {a}.",
