@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from agent.tune.families import content as c
 from agent.tune.families.base import Draw, Plan, answer_has, call, finish, last_output, number
-from agent.tune.families.tables import Table, random_table
+from agent.tune.families.tables import Table, random_table, single_extreme
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,7 @@ def ask_extreme(d: Draw) -> Plan:
     words = ROW_WORDS[t.key]
     noun, most, least = words.values[t.value]
     highest = d.chance(0.6)
-    pick = (max if highest else min)(t.rows, key=lambda r: float(r[t.value]))
-    if sum(float(r[t.value]) == float(pick[t.value]) for r in t.rows) > 1:
-        pick = dict(pick)  # a tie: make this row the single best one
-        pick[t.value] = number(float(pick[t.value]) + (1 if highest else -1))
-        t.rows[[r[t.key] for r in t.rows].index(pick[t.key])] = pick
+    pick = single_extreme(t, highest)
     goal = d.wording([
         "Which {t} in {f} {w}?", "In {f}, which {t} {w}?", "Name the {t} from {f} that {w}.",
         "Look at {f} and tell me which {t} {w}.", "Tell me the {t} in {f} that {w}.",

@@ -106,14 +106,20 @@ def csv_average(d: Draw) -> Plan:
     return _csv_plan(d, t, goal, code, number(round(sum(values) / len(values), 1)))
 
 
+def single_extreme(t: Table, highest: bool) -> dict[str, str]:
+    """The row with the highest (or lowest) value; on a tie, its value is moved by one so that it alone is."""
+    pick = (max if highest else min)(t.rows, key=lambda r: float(r[t.value]))
+    if sum(float(r[t.value]) == float(pick[t.value]) for r in t.rows) > 1:
+        pick = dict(pick)
+        pick[t.value] = number(float(pick[t.value]) + (1 if highest else -1))
+        t.rows[[r[t.key] for r in t.rows].index(pick[t.key])] = pick
+    return pick
+
+
 def csv_argmax(d: Draw) -> Plan:
     t = random_table(d)
     highest = d.chance(0.6)
-    pick = (max if highest else min)(t.rows, key=lambda r: float(r[t.value]))
-    if sum(float(r[t.value]) == float(pick[t.value]) for r in t.rows) > 1:
-        pick = dict(pick)  # a tie: make this row the single best one
-        pick[t.value] = number(float(pick[t.value]) + (1 if highest else -1))
-        t.rows[[r[t.key] for r in t.rows].index(pick[t.key])] = pick
+    pick = single_extreme(t, highest)
     word = "highest" if highest else "lowest"
     goal = d.wording([
         "Which {k} has the {w} {v} in {f}?", "In {f}, find the {k} with the {w} {v}.",
