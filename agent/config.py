@@ -56,4 +56,6 @@ class AgentConfig(BaseModel):
     mcp: list[McpServerConfig] = Field(default_factory=list, description="MCP servers given as commands (--mcp)")
     mcp_config: Path | None = Field(default=None, description="MCP servers file (--mcp-config); read again on "
                                     "resume, so the secrets in its env never go into the run log")
-    seed: int = 0
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature of each decode "
+                               "(0: greedy); a retry after a failure samples at 0.3 or more")
+    seed: int = Field(default=0, description="seed of the sampled decodes: the same seed, the same run")

@@ -38,7 +38,7 @@ class StepDecoder:
         messages = build_messages(self.context, run.state, feedback=feedback,
                                   budget_tokens=self.config.context_tokens, count=self.model.count_tokens)
         params = run.strategy.params(self.config.action_tokens, self.config.seed + step, self.replies_to_avoid(run),
-                                     attempt)
+                                     attempt, floor=self.config.temperature)
         return self.model.generate(messages, json_schema=schema, grammar=grammar, params=params, on_text=self.on_text)
 
     def constraint(self, plan_steps: int, exclude: frozenset[str]) -> tuple[dict[str, Any] | None,

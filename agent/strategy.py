@@ -32,10 +32,12 @@ class Strategy:
     avoided_tools: frozenset[str] = frozenset()  # left out of the next decode: the model just repeated them
     escalations: int = 0
 
-    def params(self, max_new_tokens: int, seed: int, avoid: tuple[str, ...] = (), attempt: int = 0) -> DecodingParams:
+    def params(self, max_new_tokens: int, seed: int, avoid: tuple[str, ...] = (), attempt: int = 0,
+               floor: float = 0.0) -> DecodingParams:
         """`avoid`: the replies that wrote the forbidden and just-failed calls, for the decoder to steer from;
-        `attempt`: how many replies of this step were rejected (each further one is sampled, seeded anew)."""
-        temperature, top_p = self.temperature, self.top_p
+        `attempt`: how many replies of this step were rejected (each further one is sampled, seeded anew);
+        `floor`: the run's own temperature, the least any decode samples at."""
+        temperature, top_p = max(self.temperature, floor), self.top_p
         if attempt:
             temperature, top_p = max(temperature, RETRY_TEMPERATURE), min(top_p, RETRY_TOP_P)
         return DecodingParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,

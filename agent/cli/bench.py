@@ -29,6 +29,7 @@ from agent.cli.mcp_tools import mcp_settings
 from agent.cli.options import (
     ActionFormatOpt,
     AdapterOpt,
+    AttemptsOpt,
     McpConfigOpt,
     McpCwdOpt,
     McpOpt,
@@ -38,6 +39,8 @@ from agent.cli.options import (
     RayFlag,
     RetriesOpt,
     SandboxOpt,
+    SeedOpt,
+    TemperatureOpt,
     WorkerCpusOpt,
     WorkerMemoryOpt,
     action_format_for,
@@ -81,6 +84,9 @@ def bench_command(
     finish_checks: Annotated[int | None, typer.Option(min=0, help="send finish back this many times while a "
                                                       "file the goal asks to write is missing (default: the "
                                                       "run's own default)")] = None,
+    temperature: TemperatureOpt = 0.0,
+    seed: SeedOpt = 0,
+    attempts: AttemptsOpt = None,
     ray: RayFlag = False,
     ray_address: RayAddressOpt = "",
     worker_cpus: WorkerCpusOpt = None,
@@ -98,19 +104,24 @@ def bench_command(
         fail(f"adapter {adapter} is not a directory (give the folder `autogpt tune --out` wrote)")
     extra = (("--unsafe-local",) if unsafe_local else ()) + (
         ("--worked-examples", str(worked_examples)) if worked_examples is not None else ()) + (
-        ("--finish-checks", str(finish_checks)) if finish_checks is not None else ())
+        ("--finish-checks", str(finish_checks)) if finish_checks is not None else ()) + (
+        ("--temperature", f"{temperature:g}") if temperature else ()) + (("--seed", str(seed)) if seed else ()) + (
+        ("--attempts", str(attempts)) if attempts is not None else ())
     settings = BenchSettings(model=model, adapter=adapter, sandbox=sandbox, task_seconds=task_seconds,
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=extra + mcp_run_args(mcp, mcp_config, mcp_cwd)
                              + (("--action-format", action_format.value) if action_format else ())
                              + (() if python_session else ("--no-python-session",)))
     on_ray = ray_settings(ray, ray_address, worker_cpus, worker_memory)
+    if on_ray is not None and attempts is not None and attempts > 1:
+        fail("--attempts runs each task's attempts in its own `autogpt run` process: drop --ray to use it")
     pool = runner = base = None
     if on_ray is not None:  # one model per actor, loaded before the first task
         base = actor_run_config(sandbox, unsafe_local, mcp_settings(mcp, mcp_config, mcp_cwd),
                                 action_format_for(action_format, model), python_session,
                                 worked_examples_for(worked_examples, model, adapter),
-                                finish_checks_for(finish_checks, model, adapter))
+                                finish_checks_for(finish_checks, model, adapter)
+                                ).model_copy(update={"temperature": temperature, "seed": seed})
         pool = open_worker_pool(console, workers, WorkerOptions(model, adapter=_adapter_path(adapter)), on_ray)
     finished: list[TaskResult] = []
     started = datetime.now(UTC)

@@ -48,7 +48,18 @@ PythonSessionOpt = Annotated[bool, typer.Option(
     "(variables, imports and functions last from call to call); off: a fresh interpreter per call")]
 
 
+TemperatureOpt = Annotated[float, typer.Option(min=0.0, max=2.0, help="sampling temperature of each decode "
+                                               "(0: greedy, the default)")]
+SeedOpt = Annotated[int, typer.Option(help="seed of the sampled decodes (the same seed, the same run)")]
+
+
+AttemptsOpt = Annotated[int | None, typer.Option(min=1, max=16, help="runs of the goal, each in its own copy of "
+                                                 "the workspace (those after the first sampled); the best is "
+                                                 "kept (default: 3 with the tuned default model, else 1)")]
+
+
 UNTUNED_WORKED_EXAMPLES = 2
+TUNED_DEFAULT_ATTEMPTS = 3
 TUNED_FINISH_CHECKS = 0
 
 
@@ -72,6 +83,41 @@ def finish_checks_for(choice: int | None, model_spec: str, adapter: Path | None 
     if choice is not None:
         return choice
     return TUNED_FINISH_CHECKS if is_tuned(model_spec, adapter) else 0
+
+
+def attempts_problem(choice: int | None, approve: bool, mcp: bool) -> str | None:
+    """Why --attempts N cannot be honoured, or None. Several attempts need every effect of a run to stay in
+    its copy of the workspace, so that only the kept one's remain: not with --approve (the user would be
+    asked again for each attempt's calls) nor with MCP tools (they act outside the workspace)."""
+    if choice is None or choice == 1 or not (approve or mcp):
+        return None
+    return (f"--attempts {choice} cannot go with {'--approve' if approve else 'MCP servers'}: each attempt would "
+            + ("ask you again" if approve else "act outside the workspace, where no attempt can be undone"))
+
+
+def attempts_for(choice: int | None, model: ChatModel, *, approve: bool = False, mcp: bool = False,
+                 workspace: Path | None = None, console: Console | None = None) -> int:
+    """How many attempts a run makes: the number asked for, else TUNED_DEFAULT_ATTEMPTS for the tuned
+    default model (three of its runs take about the time of one of the base model's) and one for any other
+    model; one with --approve or MCP tools, and one (said on `console`) for a workspace too big to copy."""
+    from agent.attempts import copy_problem
+
+    attempts = choice if choice is not None else (TUNED_DEFAULT_ATTEMPTS if is_tuned_default(model) else 1)
+    if attempts == 1 or approve or mcp:
+        return 1
+    if workspace is not None and (problem := copy_problem(workspace)) is not None:
+        if console is not None:
+            console.print(f"[yellow]one attempt[/]: {escape(problem)}")
+        return 1
+    return attempts
+
+
+def is_tuned_default(model: ChatModel) -> bool:
+    """Whether `model` is the embedded model with the adapter that ships with the package."""
+    from agent.llm.lora import shipped_adapter
+
+    shipped = shipped_adapter()
+    return shipped is not None and model.name == f"{shipped.base_name}+{shipped.name}"
 
 
 def is_tuned(model_spec: str, adapter: Path | None = None) -> bool:

@@ -24,6 +24,7 @@ from agent.cli.mcp_tools import mcp_registry, mcp_settings
 from agent.cli.options import (
     ActionFormatOpt,
     AdapterOpt,
+    AttemptsOpt,
     DeviceOpt,
     DtypeOpt,
     JsonFlag,
@@ -34,7 +35,11 @@ from agent.cli.options import (
     PythonSessionOpt,
     RunsDir,
     SandboxOpt,
+    SeedOpt,
+    TemperatureOpt,
     action_format_for,
+    attempts_for,
+    attempts_problem,
     fail,
     finish_checks_for,
     load_model,
@@ -95,6 +100,9 @@ def run_command(
     python_session: PythonSessionOpt = True,
     worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before the goal "
                                                         "(default: none for a tuned model, 2 for others)")] = None,
+    temperature: TemperatureOpt = 0.0,
+    seed: SeedOpt = 0,
+    attempts: AttemptsOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     runs_dir: RunsDir = None,
@@ -114,17 +122,60 @@ def run_command(
                          finish_checks=finish_checks_for(finish_checks, model, adapter),
                          mcp=mcp_servers, mcp_config=mcp_file,
                          action_format=action_format_for(action_format, model),
-                         worked_examples=worked_examples_for(worked_examples, model, adapter))
+                         worked_examples=worked_examples_for(worked_examples, model, adapter),
+                         temperature=temperature, seed=seed)
     config.sandbox_config.unsafe_local = unsafe_local
     config.sandbox_config.python_session = python_session
     check_setup(config)
+    uses_mcp = bool(mcp_servers or mcp_file)
+    check_inputs(attempts_problem(attempts, approve, uses_mcp))
     console = RunConsole(stderr=json_output)
     with mcp_registry(config, console) as tools:
         agent = _build_agent(config, model, device, dtype, runs_dir, console, tools, adapter)
         if approve:
             agent.approver = make_run_approver(console, config.workspace)
+        runs_of_goal = attempts_for(attempts, agent.model, approve=approve, mcp=uses_mcp,
+                                    workspace=config.workspace, console=console)
+        if runs_of_goal > 1:
+            _drive_attempts(console, agent, goal, runs_of_goal, json_output, verbose)
+            return
         run_id = new_run_id()
         _drive(console, agent, run_id, lambda: agent.stream(goal, run_id=run_id), json_output, verbose)
+
+
+def _drive_attempts(console: Console, first: Agent, goal: str, planned: int, json_output: bool,
+                    verbose: bool) -> None:
+    """`planned` runs of `goal`, each in its own copy of the workspace; the best is kept
+    (agent/attempts.py). A run that stops (Ctrl-C, a crash) stops them all and leaves the workspace as it
+    was; the stopped run can be resumed in its copy."""
+    from agent.attempts import Attempts
+    from agent.loop import Agent
+    from sandbox.factory import open_sandbox
+    from tools.files import workspace_files
+
+    config = first.config
+    attempts = Attempts(config, goal, tuple(workspace_files(config.workspace)), planned,
+                        sandbox_for=lambda copy: open_sandbox(config.sandbox, copy, config.sandbox_config))
+    for attempt in attempts:
+        agent = Agent(first.model, config=attempt.config, tools=first.tools, store=first.store,
+                      model_spec=first.model_spec, adapter=first.adapter)
+        how = ("as configured" if attempt.index == 0 and not config.temperature
+               else f"sampled at temperature {attempt.config.temperature:g}, seed {attempt.config.seed}")
+        console.print(f"[bold]attempt {attempt.index + 1} of {attempt.planned}[/] [dim]({how})[/]")
+        run_id = new_run_id()
+        _drive(console, agent, run_id, lambda a=agent, r=run_id: a.stream(goal, run_id=r), False, verbose)
+        outcome = attempts.record(agent.result, agent.store.load(run_id).events)
+        if not outcome.complete:
+            missing = f"; not written: {', '.join(outcome.missing)}" if outcome.missing else ""
+            console.print(f"[dim]attempt {attempt.index + 1} did not finish with everything asked for "
+                          f"({outcome.result.status}{missing})[/]")
+    kept = attempts.keep()
+    changed = f"; workspace changes: {', '.join(kept.changed[:8])}" if kept.changed else "; no workspace changes"
+    console.print(f"[bold]kept attempt {kept.index + 1} of {len(kept.outcomes)}[/] (run {kept.result.run_id}, "
+                  f"{kept.result.status}){escape(changed)}")
+    console.print(f"[bold]answer:[/] {escape(printable(kept.result.answer))}")
+    if json_output:
+        _write_line(safe_json(kept.summary()))
 
 
 def resume_command(
