@@ -32,7 +32,7 @@ from pathlib import Path
 from agent.config import AgentConfig
 from agent.deliverables import requested_files
 from agent.events import Event, Observation
-from agent.goal_checks import goal_checks, run_checks
+from agent.goal_checks import GoalCheck, goal_checks, run_checks
 from agent.result import RunResult
 from sandbox.base import Sandbox
 
@@ -283,6 +283,7 @@ class Attempts:
     _outcomes: list[AttemptOutcome] = field(default_factory=list)
     _copies: list[Path] = field(default_factory=list)
     _folder: Path | None = None
+    _checks: tuple[GoalCheck, ...] | None = None  # the goal's checks, read once from the untouched workspace
 
     def __iter__(self) -> Iterator[PlannedAttempt]:
         for index in range(self.planned):
@@ -303,7 +304,9 @@ class Attempts:
         """The attempt that just ran: its result and its run's events."""
         copy = self._copies[len(self._outcomes)]
         outcome = outcome_of(result, copy, self.goal, self.files_at_start, events)
-        checks = goal_checks(self.goal, self.files_at_start, self.config.workspace)
+        if self._checks is None:
+            self._checks = goal_checks(self.goal, self.files_at_start, self.config.workspace)
+        checks = self._checks
         if checks and outcome.complete and self.sandbox_for is not None:
             sandbox = self.sandbox_for(copy)
             try:
