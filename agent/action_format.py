@@ -57,6 +57,8 @@ def parse_action(text: str, tools: ToolRegistry) -> Action:
     except ReplySyntaxError as exc:
         raise InvalidAction(str(exc)) from None
     data = reply.header
+    if (bad := lone_surrogate(data) or lone_surrogate(reply.body)) is not None:
+        raise InvalidAction(f"the reply holds {bad!r}, half of a UTF-16 pair, which is no character: write plain text")
     if not isinstance(data, dict) or not isinstance(data.get("tool"), str):
         raise InvalidAction('the reply must start with an object with "tool" and "args"')
     name = data["tool"]
@@ -78,6 +80,17 @@ def parse_action(text: str, tools: ToolRegistry) -> Action:
     plan_step = data.get("plan_step", 1)
     return Action(thought=str(data.get("thought", "")), tool=name, args=validated.model_dump(mode="json"),
                   plan_step=plan_step if isinstance(plan_step, int) else 1)
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first unpaired UTF-16 surrogate in `value`'s strings (`"\\ud816"` in JSON decodes to one), or None."""
+    if isinstance(value, str):
+        return next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        return next((bad for item in value if (bad := lone_surrogate(item)) is not None), None)
+    return None
 
 
 def step_grammar(tools: ToolRegistry, *, plan_steps: int = 0, exclude: frozenset[str] = frozenset(),

@@ -85,12 +85,22 @@ class RunWriter:
     def append(self, event: Event, ts: float | None = None) -> None:
         """`ts`: when the event happened, if not now (an event recorded elsewhere first and copied here)."""
         record = {**event_to_dict(event), "ts": round(time.time() if ts is None else ts, 3)}
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.write(json_line(record))
         self._file.flush()
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()
+
+
+def json_line(record: dict) -> str:
+    """`record` as one line of JSON: UTF-8 as it is, or escaped where it holds no character (a lone surrogate)."""
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record)
+    return line + "\n"
 
 
 class RunStore:
@@ -242,5 +252,9 @@ def _cut_torn_tail(path: Path) -> None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: escaped, as json_line does
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
     os.replace(tmp, path)

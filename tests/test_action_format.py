@@ -87,6 +87,16 @@ def test_a_broken_reply_gets_a_message_the_model_can_act_on(reply, problem):
         parse_action(reply, TOOLS)
 
 
+@pytest.mark.parametrize("reply", [
+    '{"tool": "finish", "args": {"answer": "notes/\\ud816.txt"}}',  # sampled at a high temperature
+    '{"tool": "run_python"}\n```python\nprint("\ud816")\n```',
+    '{"thought": "\\udc00", "tool": "finish", "args": {"answer": "x"}}',
+])
+def test_a_reply_with_half_a_surrogate_pair_is_refused_with_a_message(reply):
+    with pytest.raises(InvalidAction, match="half of a UTF-16 pair"):
+        parse_action(reply, TOOLS)
+
+
 def test_both_formats_are_read_whatever_the_run_uses():
     assert parse_action('{"tool": "run_python", "args": {"code": "print(1)"}}', TOOLS).args == {"code": "print(1)"}
     spaced = '  {"tool": "run_python"}\n\n```python\nprint(1)\n```\n'

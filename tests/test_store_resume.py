@@ -29,6 +29,15 @@ def test_torn_last_line_is_ignored_and_cut_before_appending(tmp_path):
     assert len(lines) == 2 and all(json.loads(line) for line in lines)
 
 
+def test_a_string_no_utf8_can_hold_is_logged_escaped_and_reads_back(tmp_path):
+    store = RunStore(tmp_path)
+    writer = store.create("r1", {"goal": "g \ud816", "config": {}})
+    writer.append(Observation(1, "list_dir", "a \ud816 ✓", True))
+    writer.close()
+    log = store.load("r1")
+    assert [e.output for e in log.events] == ["a \ud816 ✓"]
+
+
 def test_a_damaged_middle_line_is_skipped_reported_by_number_and_never_appended_to(tmp_path):
     store = RunStore(tmp_path)
     writer = store.create("r2", {"goal": "g", "config": {}})
