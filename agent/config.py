@@ -43,6 +43,8 @@ class AgentConfig(BaseModel):
     finish_checks: int = Field(default=0, ge=0, description="times finish is sent back while a file the goal "
                                "asks to write is missing (agent/deliverables.py). Off by default: the 135M "
                                "default model ignores the feedback (3/19 tasks either way, 2.5x the steps)")
+    keep_inputs: bool = Field(default=True, description="when the goal asks for new files, put back the files it "
+                              "reads whenever a call changes them (agent/goal_inputs.py)")
     action_format: Literal["raw", "json"] = Field(default="json", description="how the model writes actions: "
                                                   "raw (code and file content as they are, in a fenced block "
                                                   "after a JSON header) or json (escaped in JSON strings); "

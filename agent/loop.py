@@ -14,6 +14,7 @@ from agent.active_run import ActiveRun
 from agent.config import AgentConfig
 from agent.errors import Finished, InvalidAction, RunFailed, RunStop, SetupError
 from agent.events import ActionChosen, ErrorEvent, Event, Observation, PlanUpdated, RunFinished, RunStarted
+from agent.goal_inputs import INPUTS_PUT_BACK_BEFORE_STOP
 from agent.history import PromptContext, PromptContextCache, new_plan, plan_messages
 from agent.llm.base import ChatModel, DecodingParams
 from agent.result import Approver, RunResult
@@ -164,7 +165,12 @@ class Agent:
         elif declined is not None:
             output, ok = f"The user did not allow this call: {declined}", False
         else:
+            inputs = run.kept_inputs() if self.config.keep_inputs and chosen.tool != FINISH else None
             output, ok = self.tools.call(run.tools, chosen.tool, chosen.args)
+            if inputs and (restored := inputs.restore_changed()):
+                run.inputs_put_back += 1
+                output, ok = output + "\n" + render("feedback", kind="input_restored", detail=", ".join(restored),
+                                                     asked=", ".join(inputs.asked)), False
         output = output if len(output) <= MAX_LOGGED_OUTPUT else output[:MAX_LOGGED_OUTPUT] + "\n[... cut ...]"
         return Observation(chosen.step, chosen.tool, output, ok, round(time.monotonic() - started, 3))
 
@@ -173,6 +179,8 @@ class Agent:
             unwritten = run.unwritten_files()
             raise Finished("the model called finish" + (f"; not written: {', '.join(unwritten)}" if unwritten else ""),
                            answer=observation.output)
+        if run.inputs_put_back >= INPUTS_PUT_BACK_BEFORE_STOP:
+            raise RunFailed(f"kept writing over the goal's inputs ({run.inputs_put_back} times put back)")
         plan = advance_plan(run.state.plan, chosen.plan_step, observation.ok)
         if plan != run.state.plan:
             yield run.emit(PlanUpdated(plan, step=chosen.step))

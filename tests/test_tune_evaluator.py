@@ -54,7 +54,8 @@ def test_an_arm_is_a_name_and_bench_options() -> None:
 def test_the_bench_command_carries_the_arm_and_the_shared_options(tmp_path: Path) -> None:
     settings = EvalSettings((Path("s.jsonl"),), only="csv-*", limit=3, bench_args=("--sandbox", "local"))
     command = bench_command(Path("s.jsonl"), Arm("base", ("--model", "base")), tmp_path / "r.json", settings)
-    assert command[1:5] == ["-m", "agent.cli", "bench", "s.jsonl"]
+    assert command[1:5] == ["-m", "agent.cli", "bench", str(Path("s.jsonl").resolve())]  # runs in the root
+    assert command[command.index("--out") + 1] == str((tmp_path / "r.json").resolve())
     assert command[-8:] == ["--sandbox", "local", "--model", "base", "--only", "csv-*", "--limit", "3"]
 
 

@@ -30,6 +30,7 @@ from agent.cli.options import (
     ActionFormatOpt,
     AdapterOpt,
     AttemptsOpt,
+    KeepInputsOpt,
     McpConfigOpt,
     McpCwdOpt,
     McpOpt,
@@ -79,6 +80,7 @@ def bench_command(
     mcp_cwd: McpCwdOpt = None,
     action_format: ActionFormatOpt = None,
     python_session: PythonSessionOpt = True,
+    keep_inputs: KeepInputsOpt = True,
     worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before each "
                                                         "goal (default: the run's own default)")] = None,
     finish_checks: Annotated[int | None, typer.Option(min=0, help="send finish back this many times while a "
@@ -111,7 +113,8 @@ def bench_command(
                              check_seconds=check_seconds, runs_dir=runs_dir, keep_workspaces=keep_workspaces,
                              extra_args=extra + mcp_run_args(mcp, mcp_config, mcp_cwd)
                              + (("--action-format", action_format.value) if action_format else ())
-                             + (() if python_session else ("--no-python-session",)))
+                             + (() if python_session else ("--no-python-session",))
+                             + (() if keep_inputs else ("--no-keep-inputs",)))
     on_ray = ray_settings(ray, ray_address, worker_cpus, worker_memory)
     if on_ray is not None and attempts is not None and attempts > 1:
         fail("--attempts runs each task's attempts in its own `autogpt run` process: drop --ray to use it")
@@ -121,7 +124,8 @@ def bench_command(
                                 action_format_for(action_format, model), python_session,
                                 worked_examples_for(worked_examples, model, adapter),
                                 finish_checks_for(finish_checks, model, adapter)
-                                ).model_copy(update={"temperature": temperature, "seed": seed})
+                                ).model_copy(update={"temperature": temperature, "seed": seed,
+                                                     "keep_inputs": keep_inputs})
         pool = open_worker_pool(console, workers, WorkerOptions(model, adapter=_adapter_path(adapter)), on_ray)
     finished: list[TaskResult] = []
     started = datetime.now(UTC)

@@ -48,6 +48,11 @@ PythonSessionOpt = Annotated[bool, typer.Option(
     "(variables, imports and functions last from call to call); off: a fresh interpreter per call")]
 
 
+KeepInputsOpt = Annotated[bool, typer.Option(
+    "--keep-inputs/--no-keep-inputs", help="when the goal asks for new files, put back the files it reads "
+    "whenever a call changes them, and tell the model (on by default)")]
+
+
 TemperatureOpt = Annotated[float, typer.Option(min=0.0, max=2.0, help="sampling temperature of each decode "
                                                "(0: greedy, the default)")]
 SeedOpt = Annotated[int, typer.Option(help="seed of the sampled decodes (the same seed, the same run)")]

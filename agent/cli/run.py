@@ -28,6 +28,7 @@ from agent.cli.options import (
     DeviceOpt,
     DtypeOpt,
     JsonFlag,
+    KeepInputsOpt,
     McpConfigOpt,
     McpCwdOpt,
     McpOpt,
@@ -98,6 +99,7 @@ def run_command(
                                                       "none; the untuned model ignores it)")] = None,
     action_format: ActionFormatOpt = None,
     python_session: PythonSessionOpt = True,
+    keep_inputs: KeepInputsOpt = True,
     worked_examples: Annotated[int | None, typer.Option(min=0, help="worked example runs shown before the goal "
                                                         "(default: none for a tuned model, 2 for others)")] = None,
     temperature: TemperatureOpt = 0.0,
@@ -123,7 +125,7 @@ def run_command(
                          mcp=mcp_servers, mcp_config=mcp_file,
                          action_format=action_format_for(action_format, model),
                          worked_examples=worked_examples_for(worked_examples, model, adapter),
-                         temperature=temperature, seed=seed)
+                         temperature=temperature, seed=seed, keep_inputs=keep_inputs)
     config.sandbox_config.unsafe_local = unsafe_local
     config.sandbox_config.python_session = python_session
     check_setup(config)

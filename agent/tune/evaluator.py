@@ -103,7 +103,8 @@ def _passes(row: Row) -> set[str]:
 
 
 def bench_command(suite: Path, arm: Arm, report: Path, settings: EvalSettings) -> list[str]:
-    command = [sys.executable, "-m", "agent.cli", "bench", str(suite), "--out", str(report),
+    # the bench runs in the project's root: paths given relative to the caller's folder are made absolute
+    command = [sys.executable, "-m", "agent.cli", "bench", str(suite.resolve()), "--out", str(report.resolve()),
                "--workers", str(settings.workers), *settings.bench_args, *arm.bench_args]
     command += ["--only", settings.only] if settings.only else []
     command += ["--limit", str(settings.limit)] if settings.limit else []
