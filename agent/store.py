@@ -85,7 +85,7 @@ class RunWriter:
     def append(self, event: Event, ts: float | None = None) -> None:
         """`ts`: when the event happened, if not now (an event recorded elsewhere first and copied here)."""
         record = {**event_to_dict(event), "ts": round(time.time() if ts is None else ts, 3)}
-        self._file.write(json_line(record))
+        self._file.write(json_text(record) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -93,14 +93,14 @@ class RunWriter:
         self._file.close()
 
 
-def json_line(record: dict) -> str:
-    """`record` as one line of JSON: UTF-8 as it is, or escaped where it holds no character (a lone surrogate)."""
-    line = json.dumps(record, ensure_ascii=False)
+def json_text(data: dict[str, Any], indent: int | None = None) -> str:
+    """`data` as JSON: UTF-8 as it is, or escaped where it holds no character (a lone surrogate)."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent)
     try:
-        line.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        line = json.dumps(record)
-    return line + "\n"
+        text = json.dumps(data, indent=indent)
+    return text
 
 
 class RunStore:
@@ -252,9 +252,5 @@ def _cut_torn_tail(path: Path) -> None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: escaped, as json_line does
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.write_text(json_text(data, indent=2), encoding="utf-8")
     os.replace(tmp, path)
