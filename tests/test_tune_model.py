@@ -17,6 +17,7 @@ from agent.llm.base import ChatMessage
 from agent.llm.chat_tokenizer import ChatTokenizer
 from agent.tune.encoding import IGNORED, encode_all, encode_conversation, epoch_batches
 from agent.tune.model import BaseCheckpoint, TuneError, TuneSettings, learning_rate, train
+from agent.tune.shared_prefix import shared_prefix_length, shared_prefix_loss
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +171,40 @@ def test_tuning_on_cuda_takes_a_step_where_there_is_one(tokenizer, tiny, tmp_pat
                         device="cuda", pad_id=2))
     assert events[0].device == "cuda" and events[-1].kind == "finished"
     assert Path(events[-1].adapter / "adapter_model.safetensors").is_file()
+
+
+def test_the_shared_prefix_is_what_every_row_has_in_common_before_anything_is_trained():
+    common = list(range(100, 140))
+    rows = [common + [1, 2, 3], common + [1, 5], common + [1, 2, 9, 9]]
+    untrained = [[IGNORED] * len(r) for r in rows]
+    assert shared_prefix_length(rows, untrained) == 41  # the 40 common tokens and the shared 1
+    trained_early = [list(u) for u in untrained]
+    trained_early[1][35] = rows[1][35]
+    assert shared_prefix_length(rows, trained_early) == 35  # a trained token is never in the shared part
+    assert shared_prefix_length(rows[:1], untrained[:1]) == 0  # one row: nothing to share
+    assert shared_prefix_length([common[:10] + [1], common[:10] + [2]], [[IGNORED] * 11] * 2) == 0  # too short
+    assert shared_prefix_length([common, common], [[IGNORED] * 40] * 2) == 39  # each row keeps a token
+
+
+def test_running_the_shared_prefix_once_gives_the_plain_forward_passs_loss_and_gradients(tokenizer, tiny):
+    import torch
+
+    from agent.tune.model import _batch, _peft_model
+
+    data = encode_all(tokenizer, tune_fixture.conversations(3), 2048)  # with the system prompt: a long prefix
+    ids, labels, mask, shared = _batch(data.examples, 2, "cpu")
+    assert shared > 200 and len({len(e.ids) for e in data.examples}) > 1  # rows of unequal length, padded
+    torch.manual_seed(0)
+    model = _peft_model(tiny.directory, TuneSettings(rank=4, alpha=8, dropout=0.0), "cpu")
+    for p in model.parameters():  # peft starts B at zero: give the adapter a part in the forward pass
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.05)
+    plain = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    plain.backward()
+    plain_grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    once = shared_prefix_loss(model, ids, labels, mask, shared)
+    once.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert abs(once.item() - plain.item()) < 1e-5 * plain.item()
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(grads, plain_grads, strict=True))

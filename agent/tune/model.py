@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from agent.llm import lora
 from agent.tune.encoding import IGNORED, EncodedData, epoch_batches
+from agent.tune.shared_prefix import shared_prefix_length, shared_prefix_loss
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CHECKPOINT = "checkpoint"
@@ -180,16 +181,19 @@ def train(data: EncodedData, base: BaseCheckpoint, out: Path, settings: TuneSett
     yield TuneFinished(out, summary)
 
 
-def _step(model: Any, optimizer: Any, parameters: list[Any], lr: float, batch: tuple[Any, Any, Any],
+def _step(model: Any, optimizer: Any, parameters: list[Any], lr: float, batch: tuple[Any, Any, Any, int],
           device: str) -> tuple[float, int]:
     """One optimizer step on one batch: (its loss, its tokens without padding)."""
     import torch
 
     for group in optimizer.param_groups:
         group["lr"] = lr
-    ids, labels, mask = batch
+    ids, labels, mask, shared = batch
     with _autocast(device):
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        if shared:
+            loss = shared_prefix_loss(model, ids, labels, mask, shared)
+        else:
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_(parameters, 1.0)
     optimizer.step()
@@ -275,8 +279,9 @@ def _peft_model(directory: Path, settings: TuneSettings, device: str) -> Any:
         return get_peft_model(model, config).to(device)
 
 
-def _batch(examples: Sequence[Any], pad_id: int, device: str) -> tuple[Any, Any, Any]:
-    """Right-padded ids, labels (IGNORED on padding) and attention mask [B, T] for one step."""
+def _batch(examples: Sequence[Any], pad_id: int, device: str) -> tuple[Any, Any, Any, int]:
+    """Right-padded ids, labels (IGNORED on padding) and attention mask [B, T] for one step, and the length
+    of the prefix all rows share (agent/tune/shared_prefix.py; 0: none worth running once)."""
     import torch
 
     width = max(len(e.ids) for e in examples)
@@ -288,7 +293,8 @@ def _batch(examples: Sequence[Any], pad_id: int, device: str) -> tuple[Any, Any,
         ids[row, :n] = torch.tensor(e.ids)
         labels[row, :n] = torch.tensor(e.labels)
         mask[row, :n] = 1
-    return ids.to(device), labels.to(device), mask.to(device)
+    shared = shared_prefix_length([e.ids for e in examples], [e.labels for e in examples])
+    return ids.to(device), labels.to(device), mask.to(device), shared
 
 
 def _mean_tail(losses: list[tuple[int, float]], last: int = 10) -> float:
