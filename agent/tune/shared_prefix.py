@@ -40,7 +40,7 @@ def shared_prefix_loss(model: Any, ids: Any, labels: Any, mask: Any, shared: int
     rows = ids.shape[0]
     prefix = model(input_ids=ids[:1, :shared], use_cache=True, logits_to_keep=1)
     cache = DynamicCache()
-    for index, layer in enumerate(prefix.past_key_values.layers):
+    for index, layer in enumerate(prefix.cache.layers):
         cache.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1), index)
     positions = torch.arange(shared, ids.shape[1], device=ids.device).unsqueeze(0).expand(rows, -1)
     rest = model(input_ids=ids[:, shared:], attention_mask=mask, cache=cache, position_ids=positions)
