@@ -306,6 +306,30 @@ def test_function_variety_draws_from_the_larger_pool_and_changes_nothing_at_zero
     assert not drawn & heldout_pool
 
 
+def test_look_first_reads_the_table_before_the_code_and_changes_nothing_at_zero(text: ModelText) -> None:
+    """At 1 every CSV and JSON task reads its file first and its JSON comes in several layouts, the code
+    naming the key it read; the trajectories still verify for real. At 0 the draws are as they were."""
+    layouts, looked = set(), []
+    for i in range(40):
+        zero, before = draw_task("csv_json", "train", 0, i, 0.5, 0.0, 0.0), draw_task("csv_json", "train", 0, i, 0.5)
+        assert zero.task == before.task and [s for s in zero.steps if isinstance(s, Step)] == [
+            s for s in before.steps if isinstance(s, Step)]
+        planned = draw_task("csv_json", "train", 0, i, 0.5, 0.0, 1.0)
+        first = planned.steps[0]
+        assert isinstance(first, Step) and first.tool == "read_file" and first.args["path"] in planned.task.files
+        assert isinstance(planned.steps[1], Step) and planned.steps[1].tool == "run_python"
+        if (path := first.args["path"]).endswith(".json"):
+            doc = json.loads(planned.task.files[path])
+            key = next((k for k in doc if isinstance(doc[k], list)), "") if isinstance(doc, dict) else ""
+            layouts.add(key)
+            code = planned.steps[1].args["code"]
+            assert (f"['{key}']" in code) if key else (f"open('{path}'))\n" in code)
+        looked.append(planned)
+    assert len(layouts) >= 4  # several wrapper keys, and bare lists
+    for planned in looked[:4]:
+        verify(planned.task, planned.steps, text)  # raises Rejected when a trajectory does not check out
+
+
 def test_drawn_training_goals_share_no_wording_with_any_suite_goal() -> None:
     """Not even six words in a row, file names and numbers aside: no suite's wording is taught, with the
     usual file names or the unusual ones."""
@@ -462,12 +486,13 @@ def test_tune_data_writes_the_data_set_and_reports_it(tmp_path: Path) -> None:
     assert summary["train"]["compute"]["tasks"] == 2 and summary["heldout"]["refuse"]["tasks"] == 1
     varied = subprocess.run([sys.executable, "-m", "agent.cli", "tune-data", "--families", "write_function",
                              "--tasks", "2", "--heldout-tasks", "0", "--name-variety", "1",
-                             "--send-back-share", "1", "--function-variety", "1",
+                             "--send-back-share", "1", "--function-variety", "1", "--look-first", "1",
                              "--out", str(tmp_path / "varied.jsonl"), "--json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert varied.returncode == 0, varied.stderr
     report = json.loads(varied.stdout.strip().splitlines()[-1])
     assert report["name_variety"] == 1 and report["send_back_share"] == 1 and report["function_variety"] == 1
+    assert report["look_first"] == 1
     more = {s.name for s in MORE_SPECS}
     goals = [e.meta["goal"] for e in load_examples(tmp_path / "varied.jsonl")]
     assert goals and all(any(re.search(rf"\b{n}\b", g) for n in more) for g in goals)

@@ -35,6 +35,9 @@ def tune_data_command(
     function_variety: Annotated[float, typer.Option(min=0.0, max=1.0, help="the share of functions to "
                                                     "write or repair drawn from a pool four times larger "
                                                     "(0: the original pool only)")] = 0.0,
+    look_first: Annotated[float, typer.Option(min=0.0, max=1.0, help="the share of CSV and JSON tasks that "
+                                              "read the file before the code that computes on it, with "
+                                              "JSON documents in several layouts (0: straight to the code)")] = 0.0,
     worked_examples: Annotated[int, typer.Option(min=0, help="worked examples in each prompt, as the tuned "
                                                  "model will run")] = 0,
     action_format: ActionFormatOpt = None,
@@ -59,7 +62,7 @@ def tune_data_command(
     text = _model_text()
     settings = GenerationSettings(seed=seed, tasks=tasks, heldout_tasks=heldout_tasks, families=chosen,
                                   name_variety=name_variety, send_back_share=send_back_share,
-                                  function_variety=function_variety,
+                                  function_variety=function_variety, look_first=look_first,
                                   replay=ReplaySettings(worked_examples=worked_examples, sandbox=sandbox,
                                                         action_format=action_format_for(action_format, "")))
     with Progress(TextColumn("[bold]tune-data[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -188,6 +188,7 @@ class GenerationSettings:
     name_variety: float = 0.0  # the share of file names drawn from the unusual ones (`Draw.name`)
     send_back_share: float = 0.0  # the share of file-writing tasks also drawn as a sent-back recovery
     function_variety: float = 0.0  # the share of functions drawn from the larger pool (`writing.pick_spec`)
+    look_first: float = 0.0  # the share of table tasks that read the file before computing (`Draw.looks_first`)
     replay: ReplaySettings = field(default_factory=ReplaySettings)
 
 
@@ -227,7 +228,8 @@ class GenerationReport:
 
         return {"seed": self.settings.seed, "name_variety": self.settings.name_variety,
                 "send_back_share": self.settings.send_back_share,
-                "function_variety": self.settings.function_variety, "seconds": round(self.seconds, 1),
+                "function_variety": self.settings.function_variety, "look_first": self.settings.look_first,
+                "seconds": round(self.seconds, 1),
                 "train": part(self.train),
                 "heldout": part(self.heldout), "drop_samples": self.drop_samples}
 
@@ -265,7 +267,8 @@ def _generate_split(settings: GenerationSettings, split: Split, text: ModelText,
     for family in settings.families:
         family_report = (report.train if split == "train" else report.heldout).setdefault(family, FamilyReport())
         for i in range(count):
-            planned = draw_task(family, split, settings.seed, i, settings.name_variety, settings.function_variety)
+            planned = draw_task(family, split, settings.seed, i, settings.name_variety, settings.function_variety,
+                                settings.look_first)
             drawn.append(planned)
             reasons = []
             for task in (planned, *_send_back(planned, settings)):

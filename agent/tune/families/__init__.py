@@ -43,16 +43,18 @@ class PlannedTask:
 
 
 def draw_task(family: str, split: Split, seed: int, index: int, name_variety: float = 0.0,
-              function_variety: float = 0.0) -> PlannedTask:
+              function_variety: float = 0.0, look_first: float = 0.0) -> PlannedTask:
     """Task `index` of `family` for `split` under `seed`; `name_variety`: the share of its file names that
     are unusual ones (`Draw.name`), `function_variety`: the share of its functions to write or repair that
-    come from the larger pool (`writing.pick_spec`). At 0 and 0 a task is what it was before either existed."""
+    come from the larger pool (`writing.pick_spec`), `look_first`: the share of table tasks that read their file
+    before computing on it (`Draw.looks_first`). At 0 a task is what it was before these existed."""
     kinds = FAMILIES[family]
     key = f"{seed}/{family}/{split}/{index}"
     rng = random.Random(key)
     kind = rng.choice(sorted(kinds))
     plan = kinds[kind](Draw(rng, split, names=random.Random(key + "/names"), name_variety=name_variety,
-                            functions=random.Random(key + "/functions"), function_variety=function_variety))
+                            functions=random.Random(key + "/functions"), function_variety=function_variety,
+                            looks=random.Random(key + "/looks"), look_first=look_first))
     task = SuiteTask(id=f"{family}-{kind}-{split}-{seed}-{index}", goal=plan.goal, files=plan.files,
                      check=plan.check, max_steps=plan.max_steps)
     return PlannedTask(family, kind, split, task, plan.steps, plan.recovery)

@@ -63,13 +63,16 @@ class Draw:
 
     def __init__(self, rng: random.Random, split: Split, names: random.Random | None = None,
                  name_variety: float = 0.0, functions: random.Random | None = None,
-                 function_variety: float = 0.0) -> None:
+                 function_variety: float = 0.0, looks: random.Random | None = None,
+                 look_first: float = 0.0) -> None:
         self.rng = rng
         self.split = split
         self.names = names  # its own generator, so that renaming leaves every other choice as it was
         self.name_variety = name_variety
         self.functions = functions  # the same for the choice of a function's pool (`writing.pick_spec`)
         self.function_variety = function_variety
+        self.looks = looks  # the same for the choice to read a table before computing on it (`looks_first`)
+        self.look_first = look_first
         self._named: set[str] = set()
 
     def part(self, items: Sequence[T]) -> list[T]:
@@ -103,6 +106,16 @@ class Draw:
             if name not in self._named and name not in usual and module not in sys.stdlib_module_names:
                 self._named.add(name)
                 return name
+
+    def looks_first(self) -> bool:
+        """Whether this task reads its data file before the code that computes on it, with probability
+        `look_first`, so that the model learns to take the layout and names from what it read."""
+        return self.looks is not None and self.looks.random() < self.look_first
+
+    def layout(self, choices: Sequence[T]) -> T:
+        """A choice of a looked-at file's layout (from `looks`: every other choice stays as it was)."""
+        assert self.looks is not None
+        return self.looks.choice(list(choices))
 
     def wording(self, templates: Sequence[str], **values: Any) -> str:
         return self.pick(templates).format(**values)

@@ -68,7 +68,11 @@ def _reader(path: str) -> str:
 
 
 def _csv_plan(d: Draw, table: Table, goal: str, code: str, expected: str) -> Plan:
-    """run_python over the table; sometimes a first try with the column misspelt, then a look at the header."""
+    """run_python over the table; sometimes a first try with the column misspelt, then a look at the header.
+    Looking first (`Draw.looks_first`): read the table, then the code."""
+    if d.looks_first():
+        looked = (call("read_file", path=table.path), call("run_python", code=code), finish(last_output))
+        return Plan(goal, {table.path: table.text()}, answer_has(expected), looked, max_steps=8)
     steps = [call("run_python", code=code), finish(last_output)]
     wrong = table.value.capitalize()
     if d.chance(0.2) and f"'{table.value}'" in code:
@@ -179,6 +183,26 @@ def csv_group_total(d: Draw) -> Plan:
 # -- JSON --------------------------------------------------------------------------------------------
 
 
+RECORD_KEYS = ("people", "users", "members", "accounts", "records", "entries", "team", "")  # "": a bare list
+
+
+def _records_plan(d: Draw, path: str, people: list[dict], goal: str, code_tail: str, expected: str) -> Plan:
+    """Code over the records of a JSON document: under "people", straight to the code; or, looking first
+    (`Draw.looks_first`), under one of several keys or as a bare list, read before the code, which names the
+    key it read. `code_tail` computes on `people`."""
+    if not d.looks_first():
+        code = f"import json\npeople = json.load(open('{path}'))['people']\n" + code_tail
+        return Plan(goal, {path: json.dumps({"people": people}, indent=2) + "\n"}, answer_has(expected),
+                    (call("run_python", code=code), finish(last_output)), max_steps=6)
+    key = d.layout(RECORD_KEYS)
+    doc: object = people
+    if key:
+        doc = {"version": d.layout((1, 2, 3)), key: people} if d.layout((False, True)) else {key: people}
+    code = f"import json\npeople = json.load(open('{path}'))" + (f"['{key}']" if key else "") + "\n" + code_tail
+    steps = (call("read_file", path=path), call("run_python", code=code), finish(last_output))
+    return Plan(goal, {path: json.dumps(doc, indent=2) + "\n"}, answer_has(expected), steps, max_steps=8)
+
+
 def _accounts(d: Draw) -> tuple[str, list[dict]]:
     people = [{"name": n.lower(), "active": d.chance(0.6), "role": d.choice(["admin", "editor", "viewer"]),
                "logins": d.randint(0, 300)} for n in d.sample(c.FIRST_NAMES, d.randint(4, 8))]
@@ -196,10 +220,8 @@ def json_count(d: Draw) -> Plan:
         "Tell me the number of {s} in {f}.", "How many of the people in {f} are {s}?",
         "Find how many {s} {f} contains.", "What is the count of {s} in {f}?", "Count how many {s} {f} lists.",
     ], s=subject if field == "role" else f"{subject} users", f=path)
-    code = (f"import json\npeople = json.load(open('{path}'))['people']\n"
-            f"print(sum(1 for p in people if p['{field}'] == {value!r}))")
-    return Plan(goal, {path: json.dumps({"people": people}, indent=2) + "\n"}, answer_has(str(expected)),
-                (call("run_python", code=code), finish(last_output)), max_steps=6)
+    return _records_plan(d, path, people, goal, f"print(sum(1 for p in people if p['{field}'] == {value!r}))",
+                         str(expected))
 
 
 def json_lookup(d: Draw) -> Plan:
@@ -218,8 +240,13 @@ def json_lookup(d: Draw) -> Plan:
         "Which value does {f} give for {p}?", "Look up {p} in {f}.", "What does {f} set {p} to?",
         "Give me the {p} setting from {f}.", "In {f}, what is the value at {p}?",
     ], p=which, f=path)
-    steps = (call("read_file", path=path), finish(str(value)))
-    return Plan(goal, {path: json.dumps(doc, indent=2) + "\n"}, answer_has(str(value)), steps, max_steps=5)
+    steps: tuple = (call("read_file", path=path), finish(str(value)))
+    max_steps = 5
+    if d.looks_first():  # read, then the value by its keys in code rather than by eye
+        keys = "".join(f"['{part}']" for part in which.split("."))
+        code = f"import json\ndoc = json.load(open('{path}'))\nprint(doc{keys})"
+        steps, max_steps = (call("read_file", path=path), call("run_python", code=code), finish(last_output)), 6
+    return Plan(goal, {path: json.dumps(doc, indent=2) + "\n"}, answer_has(str(value)), steps, max_steps=max_steps)
 
 
 def json_max(d: Draw) -> Plan:
@@ -233,10 +260,7 @@ def json_max(d: Draw) -> Plan:
         "Tell me whose logins number is the largest in {f}.", "Which entry of {f} has the most logins?",
         "Give the name of the most frequent user in {f} (by logins).", "Who tops {f} by logins?",
     ], f=path)
-    code = (f"import json\npeople = json.load(open('{path}'))['people']\n"
-            "print(max(people, key=lambda p: p['logins'])['name'])")
-    return Plan(goal, {path: json.dumps({"people": people}, indent=2) + "\n"}, answer_has(best),
-                (call("run_python", code=code), finish(last_output)), max_steps=6)
+    return _records_plan(d, path, people, goal, "print(max(people, key=lambda p: p['logins'])['name'])", best)
 
 
 KINDS: dict[str, Callable[[Draw], Plan]] = {
