@@ -157,7 +157,7 @@ class Agent:
         declined = None
         may_send_back = chosen.tool == FINISH and run.finishes_sent_back() < self.config.finish_checks
         unfinished = run.unwritten_files() if may_send_back else []
-        if self.approver is not None and self.tools.get(chosen.tool).side_effects:
+        if self.approver is not None and self.tools.get(chosen.tool).acts(chosen.args):
             declined = self.approver(Action(chosen.thought, chosen.tool, chosen.args, chosen.plan_step))
         started = time.monotonic()  # the tool's own time: a wait for the user's approval is not in it
         if unfinished:

@@ -22,6 +22,7 @@ from agent.approval import (
 from agent.cli.approval import TerminalApprover, make_run_approver
 from agent.events import Observation
 from agent.testing import act
+from tools.base import ToolContext, tool
 
 
 def answers(*replies: str) -> tuple[Callable[[str], str], list[str]]:
@@ -160,3 +161,30 @@ def test_an_edited_instruction_reaches_the_model_and_read_only_tools_are_not_ask
     model.assert_complete()
     assert len(prompts) == 2  # list_dir has no side effects: only run_python was asked about
     assert "print 2 instead" in "\n".join(m.content for m in model.calls[2].messages)
+
+
+def test_a_reading_tool_is_asked_about_only_when_told_where_to_write(make_agent, workspace):
+    (workspace / "notes.txt").write_text("Cats sleep a lot. Dogs bark at night. Birds sing in the morning.\n")
+    agent, model = make_agent([act("summarize_text", input_path="notes.txt", sentences=1),
+                               act("summarize_text", input_path="notes.txt", sentences=1, output_path="short.txt"),
+                               act("finish", answer="wrote short.txt")])
+    agent.approver, prompts, screen = approver(workspace, "n", "keep it on screen")
+    result = agent.run("summarise notes.txt")
+
+    model.assert_complete()
+    assert result.status == "done"
+    assert len(prompts) == 2 and "[a]lways for summarize_text" in prompts[0]  # only the call that writes
+    assert prompts[1].startswith("Why not?")
+    assert not (workspace / "short.txt").exists()
+
+
+def label(ctx: ToolContext, text: str, out: str = "") -> str:
+    """Label a text."""
+    return text
+
+
+def test_writes_with_must_name_a_parameter():
+    labeller = tool(writes_with="out")(label)
+    assert not labeller.acts({"text": "x", "out": ""}) and labeller.acts({"text": "x", "out": "a.txt"})
+    with pytest.raises(TypeError, match="writes_with argument 'output'"):
+        tool(writes_with="output")(label)

@@ -59,6 +59,7 @@ def test_the_tools_are_listed_with_their_schemas_and_hints(served) -> None:
                                "classify_topic", "extract_entities", "summarize_text", "run_goal"]
         assert tools["read_file"].annotations.read_only_hint is True
         assert tools["run_python"].annotations.read_only_hint is False
+        assert tools["summarize_text"].annotations.read_only_hint is False  # it writes when given output_path
         assert tools["write_file"].annotations.destructive_hint is True
         assert tools["run_goal"].input_schema["required"] == ["goal"]
         assert tools["write_file"].input_schema["required"] == ["path", "content"]

@@ -71,6 +71,7 @@ class Tool:
     args_model: type[BaseModel]
     function: Callable[..., str]
     side_effects: bool = False
+    writes_with: str | None = None  # an argument that, when given, makes the call write (an output path)
     json_schema: dict[str, Any] | None = None  # the arguments' raw JSON schema, when not from a signature
     body: str | None = None  # the string argument written raw after the JSON header (raw action format)
     body_language: str = ""  # the fenced block's info string, e.g. "python"
@@ -90,6 +91,11 @@ class Tool:
         if (problem := self.problem(args)) is not None:
             raise ToolError(problem)
         return self.function(ctx, **args)
+
+    def acts(self, args: dict[str, Any]) -> bool:
+        """Whether this call may change something (approval mode asks before it runs): always for a tool with
+        side effects, and for one that only reads unless told where to write, when that argument is given."""
+        return self.side_effects or (self.writes_with is not None and bool(args.get(self.writes_with)))
 
     def problem(self, args: dict[str, Any]) -> str | None:
         """What the tool's `check` finds wrong with these (validated) arguments; None when they may run."""
@@ -155,10 +161,12 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return " ".join(s.strip() for s in summary_lines if s.strip()), arg_docs
 
 
-def tool(name: str | None = None, *, side_effects: bool = False, body: str | None = None, body_language: str = "",
+def tool(name: str | None = None, *, side_effects: bool = False, writes_with: str | None = None,
+         body: str | None = None, body_language: str = "",
          check: Callable[[dict[str, Any]], str | None] | None = None) -> Callable[[Callable[..., str]], Tool]:
-    """Turn `def f(ctx: ToolContext, a: int, b: str = "x") -> str` into a `Tool`; `body` names a `str`
-    parameter the raw action format writes in a fenced block, `check` a host-side look at the arguments."""
+    """Turn `def f(ctx: ToolContext, a: int, b: str = "x") -> str` into a `Tool`; `writes_with` names a
+    parameter that, when given, makes a call write; `body` names a `str` parameter the raw action format writes
+    in a fenced block, `check` a host-side look at the arguments."""
 
     def wrap(function: Callable[..., str]) -> Tool:
         summary, arg_docs = _parse_docstring(function.__doc__ or "")
@@ -169,13 +177,14 @@ def tool(name: str | None = None, *, side_effects: bool = False, body: str | Non
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[param.name] = (hints[param.name], Field(default, description=arg_docs.get(param.name)))
         tool_name = name or function.__name__
-        if body is not None and body not in fields:
-            raise TypeError(f"{tool_name}: the body argument {body!r} is not one of its parameters")
+        for role, argument in (("body", body), ("writes_with", writes_with)):
+            if argument is not None and argument not in fields:
+                raise TypeError(f"{tool_name}: the {role} argument {argument!r} is not one of its parameters")
         args_model = create_model(
             f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
-        return Tool(tool_name, summary, args_model, function, side_effects, body=body, body_language=body_language,
-                    check=check)
+        return Tool(tool_name, summary, args_model, function, side_effects, writes_with=writes_with, body=body,
+                    body_language=body_language, check=check)
 
     return wrap
 

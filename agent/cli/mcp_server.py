@@ -109,8 +109,8 @@ def build_server(registry: ToolRegistry, context: ToolContext) -> Any:
 
 def _annotations(t: Tool, annotations: Any) -> Any:
     # Nothing served reaches the network: code runs in a sandbox without one, files stay in the workspace.
-    return annotations(read_only_hint=not t.side_effects, destructive_hint=t.name == "write_file" or None,
-                       open_world_hint=t.name == "run_goal")
+    return annotations(read_only_hint=not t.side_effects and t.writes_with is None,
+                       destructive_hint=t.name == "write_file" or None, open_world_hint=t.name == "run_goal")
 
 
 async def _serve_stdio(server: Any) -> None:

@@ -161,7 +161,7 @@ def _task(call: Any, *args: Any) -> Any:
 # -- the tools ----------------------------------------------------------------------------------------
 
 
-@tool()
+@tool(writes_with="output_path")
 def classify_sentiment(ctx: ToolContext, texts: list[str] | None = None, input_path: str = "",
                        output_path: str = "", column: str = "text") -> str:
     """Label each text positive or negative, with a score (probability).
@@ -177,7 +177,7 @@ def classify_sentiment(ctx: ToolContext, texts: list[str] | None = None, input_p
     return _run(ctx, items, rows, [label.as_dict() for label in labels], output_path)
 
 
-@tool()
+@tool(writes_with="output_path")
 def classify_topic(ctx: ToolContext, labels: list[str], texts: list[str] | None = None, input_path: str = "",
                    output_path: str = "", column: str = "text") -> str:
     """Give each text the best-fitting of your labels (zero-shot), with a score.
@@ -194,7 +194,7 @@ def classify_topic(ctx: ToolContext, labels: list[str], texts: list[str] | None 
     return _run(ctx, items, rows, [label.as_dict() for label in results], output_path)
 
 
-@tool()
+@tool(writes_with="output_path")
 def extract_entities(ctx: ToolContext, text: str = "", types: list[str] | None = None, input_path: str = "",
                      output_path: str = "", column: str = "text") -> str:
     """Find people, organizations, locations and dates in text, with character offsets [start, end).
@@ -216,7 +216,7 @@ def extract_entities(ctx: ToolContext, text: str = "", types: list[str] | None =
     return _run(ctx, items, rows, results, output_path)
 
 
-@tool()
+@tool(writes_with="output_path")
 def summarize_text(ctx: ToolContext, text: str = "", input_path: str = "",
                    sentences: Annotated[int, Field(ge=1, le=nlp_tasks.MAX_SUMMARY_SENTENCES)] = 2,
                    output_path: str = "") -> str:
@@ -281,7 +281,7 @@ def train_classifier(ctx: ToolContext, data_path: str, text_column: str = "text"
                        "accuracy": report.accuracy, "macro_f1": report.macro_f1, "seconds": report.seconds})
 
 
-@tool()
+@tool(writes_with="output_path")
 def classify_with(ctx: ToolContext, model_path: str, texts: list[str] | None = None, input_path: str = "",
                   output_path: str = "", column: str = "text") -> str:
     """Label texts with a classifier made by train_classifier.
