@@ -6,6 +6,7 @@ Same contract as `LlamaEngine.forward`: write positions start.., return float32 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 
@@ -15,6 +16,9 @@ class HFEngine:
         self.device = device
         self._cache: Any = None
         self._length = 0
+        # transformers 5.x renamed the forward's `past_key_values` to `cache` (the old name warns, then goes)
+        parameters = inspect.signature(model.forward).parameters
+        self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
 
     def export_kv(self, n: int) -> None:
         return None  # persisting a DynamicCache is not worth its format churn across versions
@@ -33,6 +37,7 @@ class HFEngine:
             self._length = start
         assert start == self._length, "positions must be contiguous"
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
-        out = self.model(input_ids=input_ids, past_key_values=self._cache, use_cache=True, logits_to_keep=keep)
+        out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=keep,
+                         **{self._cache_argument: self._cache})
         self._length += len(ids)
         return out.logits[0, -keep:, :].float()
